@@ -1,0 +1,1 @@
+"""Answer composition: extractive (no LLM) with checked citations."""

@@ -1,0 +1,50 @@
+"""Settings: one pydantic-settings class. Precedence: CLI flags > `RAG_*` environment > defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Construct with keyword overrides for flags."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", frozen=True)
+
+    index_dir: Path = Field(Path("index"), description="Where the SQLite store and derived indexes live.")
+    embedder: str = Field(
+        "use-multilingual",
+        description="Embedding backend name, or a sentence-transformers model id / local path.",
+    )
+    embed_batch_size: int = Field(64, ge=1, le=4096)
+
+    # Chunking: target size in characters; neighbouring chunks share `chunk_overlap` sentences.
+    chunk_size: int = Field(400, ge=50, le=8000)
+    chunk_overlap: int = Field(1, ge=0, le=5)
+    max_file_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Files larger than this are refused.")
+
+    # Retrieval
+    top_k: int = Field(5, ge=1)
+    max_top_k: int = Field(50, ge=1)
+    candidates: int = Field(50, ge=1, description="Candidates drawn from each retriever before fusion.")
+    max_query_chars: int = Field(2000, ge=1)
+    # Relevance floor on the answerability score (0..1). Calibrated by
+    # `python benchmarks/calibrate_floor.py`; see README "Abstention".
+    relevance_floor: float = Field(0.40, ge=0.0, le=1.0)
+
+    # LLM (optional; retrieval-only and extractive answers work without it)
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+
+    # HTTP
+    api_keys: str | None = Field(None, description="Comma-separated API keys; empty means open.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite file inside the index directory."""
+        return self.index_dir / "rag.sqlite3"

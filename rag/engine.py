@@ -1,0 +1,252 @@
+"""The engine: one object that owns the store, the embedder and the current index snapshot.
+
+It is what the CLI and the HTTP app call. Writes are serialised by a lock and end by swapping in a
+fresh snapshot; reads take the current snapshot once and use only it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.answer.extractive import compose_answer
+from rag.config import Settings
+from rag.embed.base import Embedder
+from rag.embed.registry import embedder_name, get_embedder
+from rag.errors import DocumentError, EmbedderMismatch, InputError, NotFound, RagError
+from rag.index.tokenize import warm_up
+from rag.ingest.loaders import supported_suffixes
+from rag.ingest.pipeline import Prepared, content_hash, prepare, read_file
+from rag.retrieve.hybrid import Hit, Query, analyse, retrieve
+from rag.retrieve.snapshot import Snapshot, load_snapshot
+from rag.store.sqlite import Store, chunk_hash, doc_id_for
+from rag.types import Answer, DocumentInfo, IngestResult, Passage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Passages for a query, with the hits (signals) behind them."""
+
+    query: str
+    passages: tuple[Passage, ...]
+    hits: tuple[Hit, ...]
+    analysed: Query
+    idf: dict[str, float]  # IDF of the query tokens in the snapshot searched
+
+
+class Engine:
+    """Ingest, search and answer over one index directory."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        """Open the store, refuse a mismatched embedder before loading it, load the snapshot."""
+        self.settings = settings
+        self.store = Store(settings.db_path)
+        wanted = embedder.name if embedder is not None else embedder_name(settings.embedder)
+        built_with = self.store.manifest().embedder
+        if built_with and built_with != wanted and self.store.count_chunks() > 0:
+            self.store.close()
+            raise EmbedderMismatch(
+                f"the index at {settings.index_dir} was built with embedder '{built_with}', but "
+                f"'{wanted}' is configured; set RAG_EMBEDDER={built_with} or use a new RAG_INDEX_DIR"
+            )
+        self.embedder = embedder if embedder is not None else get_embedder(settings.embedder)
+        self.store.bind_embedder(self.embedder.name, self.embedder.dim)
+        warm_up()
+        self._write_lock = threading.Lock()
+        self._snapshot = self._load_snapshot()
+
+    def close(self) -> None:
+        """Release the database connection."""
+        self.store.close()
+
+    # --- state ------------------------------------------------------------------------------
+    def _load_snapshot(self) -> Snapshot:
+        return load_snapshot(self.store, self.settings.index_dir, self.embedder.name, self.embedder.dim)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The current consistent index state."""
+        return self._snapshot
+
+    def refresh(self) -> None:
+        """Rebuild derived indexes if SQLite moved on, and swap the new snapshot in."""
+        if self.store.generation() != self._snapshot.generation:
+            self._snapshot = self._load_snapshot()
+
+    def info(self) -> dict[str, Any]:
+        """Counts, embedder and paths, for `rag info` and readiness checks."""
+        m = self.store.manifest()
+        return {
+            "index_dir": str(self.settings.index_dir),
+            "embedder": m.embedder,
+            "dim": m.dim,
+            "schema_version": m.schema_version,
+            "generation": m.generation,
+            "documents": self.store.count_documents(),
+            "chunks": self.store.count_chunks(),
+            "rebuilt_on_load": list(self._snapshot.rebuilt),
+        }
+
+    # --- writes -----------------------------------------------------------------------------
+    def ingest_paths(
+        self, paths: Sequence[Path], progress: Callable[[IngestResult], None] | None = None
+    ) -> list[IngestResult]:
+        """Ingest files and folders (walked for supported files). Bad files fail alone.
+
+        Missing paths are refused before anything is written (`NotFound`).
+        """
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise NotFound(f"no such file or directory: {', '.join(missing)}")
+        results: list[IngestResult] = []
+        for path, source in self.expand(paths):
+            try:
+                data = read_file(path, self.settings.max_file_bytes)
+                result = self._ingest_one(source, data, {})
+            except (DocumentError, NotFound) as exc:
+                result = IngestResult(source=source, status="failed", reason=str(exc))
+            results.append(result)
+            if progress:
+                progress(result)
+        with self._write_lock:
+            self.refresh()
+        return results
+
+    @staticmethod
+    def expand(paths: Sequence[Path]) -> list[tuple[Path, str]]:
+        """`(file, source)` pairs: a folder contributes its supported files, named relative to it."""
+        out: list[tuple[Path, str]] = []
+        suffixes = set(supported_suffixes())
+        for p in paths:
+            if p.is_dir():
+                for f in sorted(p.rglob("*")):
+                    if f.is_file() and f.suffix.lower() in suffixes and not any(
+                        part.startswith(".") for part in f.relative_to(p).parts
+                    ):
+                        out.append((f, f.relative_to(p).as_posix()))
+            else:
+                out.append((p, p.name))
+        return out
+
+    def ingest_bytes(self, source: str, data: bytes, metadata: dict[str, Any] | None = None) -> IngestResult:
+        """Ingest one document given as bytes; raises `DocumentError` on bad input (index untouched)."""
+        result = self._ingest_one(source, data, metadata or {})
+        with self._write_lock:
+            self.refresh()
+        return result
+
+    def _ingest_one(self, source: str, data: bytes, metadata: dict[str, Any]) -> IngestResult:
+        doc_id = doc_id_for(source)
+        digest = content_hash(data, metadata)
+        previous = self.store.content_hash(source)
+        if previous == digest:
+            return IngestResult(source=source, status="unchanged", doc_id=doc_id,
+                                chunks=self.store.document(doc_id).chunks)
+        prepared = prepare(
+            source, data,
+            chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap,
+            max_bytes=self.settings.max_file_bytes, metadata=metadata,
+        )
+        vectors = self._embed_chunks(prepared)
+        with self._write_lock:
+            self.store.put_document(
+                source=source, title=prepared.document.title, text=prepared.document.text,
+                content_hash=prepared.content_hash, encoding=prepared.encoding,
+                metadata=prepared.document.metadata, chunks=prepared.chunks, vectors=vectors,
+            )
+        return IngestResult(source=source, status="updated" if previous else "added", doc_id=doc_id,
+                            chunks=len(prepared.chunks))
+
+    def _embed_chunks(self, prepared: Prepared) -> np.ndarray:
+        """Vectors for the chunks, reusing stored ones with the same text hash."""
+        hashes = [chunk_hash(c.text) for c in prepared.chunks]
+        cached = self.store.cached_vectors(hashes)
+        todo = [i for i, h in enumerate(hashes) if h not in cached]
+        fresh = self.embedder.embed([prepared.chunks[i].text for i in todo], "passage", self.settings.embed_batch_size)
+        out = np.zeros((len(hashes), self.embedder.dim), dtype=np.float32)
+        for i, h in enumerate(hashes):
+            if h in cached:
+                out[i] = cached[h]
+        for j, i in enumerate(todo):
+            out[i] = fresh[j]
+        return out
+
+    def delete(self, doc_id: str) -> None:
+        """Remove a document; `NotFound` if absent."""
+        with self._write_lock:
+            self.store.delete_document(doc_id)
+            self.refresh()
+
+    def documents(self) -> list[DocumentInfo]:
+        """All stored documents."""
+        return self.store.documents()
+
+    # --- reads ------------------------------------------------------------------------------
+    def _check_query(self, text: str, top_k: int | None) -> int:
+        if not text or not text.strip():
+            raise InputError("the query is empty")
+        if len(text) > self.settings.max_query_chars:
+            raise InputError(f"the query is {len(text)} characters; the limit is {self.settings.max_query_chars}")
+        k = self.settings.top_k if top_k is None else top_k
+        if not 1 <= k <= self.settings.max_top_k:
+            raise InputError(f"top_k must be between 1 and {self.settings.max_top_k}, not {k}")
+        return k
+
+    def _filter_rows(self, snap: Snapshot, sources: Iterable[str] | None, doc_ids: Iterable[str] | None) -> np.ndarray | None:
+        wanted: list[str] = []
+        if sources:
+            by_source = {src: d for d, (src, _) in snap.sources.items()}
+            wanted += [by_source[s] for s in sources if s in by_source]
+        if doc_ids:
+            wanted += list(doc_ids)
+        if not sources and not doc_ids:
+            return None
+        return snap.rows_for(wanted)
+
+    def search(
+        self, query: str, top_k: int | None = None, *,
+        sources: Iterable[str] | None = None, doc_ids: Iterable[str] | None = None,
+    ) -> SearchResult:
+        """Hybrid search; `sources`/`doc_ids` restrict it to those documents."""
+        k = self._check_query(query, top_k)
+        snap = self._snapshot
+        analysed = analyse(query.strip(), self.embedder)
+        rows = self._filter_rows(snap, sources, doc_ids)
+        hits = retrieve(snap, analysed, k, candidates=self.settings.candidates, rows=rows)
+        return SearchResult(query=query, passages=tuple(self._passage(snap, h) for h in hits),
+                            hits=tuple(hits), analysed=analysed, idf=snap.lexical.idf(analysed.tokens))
+
+    @staticmethod
+    def _passage(snap: Snapshot, hit: Hit) -> Passage:
+        source, title = snap.sources.get(snap.doc_ids[hit.row], ("", ""))
+        return Passage(
+            chunk_id=snap.chunk_id(hit.row), doc_id=snap.doc_ids[hit.row], source=source, title=title,
+            text=snap.texts[hit.row], score=round(hit.score, 6), start=snap.starts[hit.row], end=snap.ends[hit.row],
+        )
+
+    def ask(
+        self, question: str, top_k: int | None = None, *,
+        sources: Iterable[str] | None = None, doc_ids: Iterable[str] | None = None,
+    ) -> Answer:
+        """Retrieve and compose an extractive, cited answer (or say the documents lack one)."""
+        result = self.search(question, top_k, sources=sources, doc_ids=doc_ids)
+        return compose_answer(result.analysed, result.passages, result.hits, self.embedder,
+                              idf=result.idf, floor=self.settings.relevance_floor)
+
+
+def open_engine(settings: Settings) -> Engine:
+    """Open an engine, turning low-level failures into `RagError`s with a clear message."""
+    try:
+        return Engine(settings)
+    except RagError:
+        raise
+    except OSError as exc:
+        raise RagError(f"cannot open the index at {settings.index_dir}: {exc}") from exc

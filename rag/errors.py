@@ -1,0 +1,57 @@
+"""The library's exception tree. `api/errors.py` maps each class to one HTTP status."""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base of every error the library raises on purpose; `code` is a stable machine name."""
+
+    code = "rag_error"
+
+
+class InputError(RagError):
+    """The caller's input is unusable (bad query, bad parameter)."""
+
+    code = "bad_input"
+
+
+class DocumentError(InputError):
+    """A document cannot be ingested: empty, binary, undecodable, malformed."""
+
+    code = "bad_document"
+
+
+class UnsupportedFormat(DocumentError):
+    """The file type is not one the loaders read."""
+
+    code = "unsupported_format"
+
+
+class DocumentTooLarge(DocumentError):
+    """The file exceeds the configured size limit."""
+
+    code = "document_too_large"
+
+
+class NotFound(RagError):
+    """A named document or path does not exist."""
+
+    code = "not_found"
+
+
+class IndexError_(RagError):
+    """The index on disk cannot be used (corrupt database, schema from the future)."""
+
+    code = "index_error"
+
+
+class EmbedderMismatch(IndexError_):
+    """The index was built with another embedder than the one configured."""
+
+    code = "embedder_mismatch"
+
+
+class ConfigError(RagError):
+    """A setting names something that does not exist (unknown backend, bad path)."""
+
+    code = "config_error"

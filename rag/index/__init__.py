@@ -1,0 +1,1 @@
+"""Derived search indexes (FAISS dense, BM25 lexical), rebuilt from the SQLite store at will."""

@@ -1,0 +1,80 @@
+"""Lexical retrieval: BM25 (bm25s) over folded jieba tokens."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+from rag.index.persist import StaleOrCorrupt, read_stamped, write_stamped
+from rag.index.tokenize import tokenize
+
+
+class LexicalIndex:
+    """BM25 scores for every chunk (row order as in the store)."""
+
+    def __init__(self, bm25: bm25s.BM25 | None, vocab: dict[str, int], n: int) -> None:
+        """Wrap a built bm25s model and its vocabulary."""
+        self.bm25 = bm25
+        self.vocab = vocab
+        self.n = n
+        self.doc_freq = _doc_freq(bm25, vocab)
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> LexicalIndex:
+        """Tokenise and index `texts`."""
+        vocab: dict[str, int] = {}
+        ids = [[vocab.setdefault(t, len(vocab)) for t in tokenize(text)] for text in texts]
+        if not texts:
+            return cls(None, vocab, 0)
+        bm25 = bm25s.BM25()
+        bm25.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
+        return cls(bm25, vocab, len(texts))
+
+    def save(self, path: Path, stamp: dict[str, object]) -> None:
+        """Write atomically with the given stamp."""
+        payload = pickle.dumps((self.bm25, self.vocab, self.n), protocol=pickle.HIGHEST_PROTOCOL)
+        write_stamped(path, payload, dict(stamp, kind="lexical"))
+
+    @classmethod
+    def load(cls, path: Path, stamp: dict[str, object]) -> LexicalIndex:
+        """Load if the file matches `stamp` and is intact; else `StaleOrCorrupt`."""
+        payload = read_stamped(path, dict(stamp, kind="lexical"))
+        try:
+            # The file is our own (checksummed, in our index dir), not untrusted input.
+            bm25, vocab, n = pickle.loads(payload)  # noqa: S301
+        except Exception as exc:
+            raise StaleOrCorrupt(f"{path.name}: cannot unpickle ({exc})") from exc
+        return cls(bm25, vocab, n)
+
+    def __len__(self) -> int:
+        """Number of indexed chunks."""
+        return self.n
+
+    def idf(self, tokens: Sequence[str]) -> dict[str, float]:
+        """BM25-style IDF of each distinct query token; tokens the corpus lacks get the maximum."""
+        out: dict[str, float] = {}
+        df = self.doc_freq
+        for t in dict.fromkeys(tokens):
+            n_t = df.get(t, 0)
+            out[t] = float(np.log(1.0 + (self.n - n_t + 0.5) / (n_t + 0.5)))
+        return out
+
+    def scores(self, tokens: Sequence[str]) -> np.ndarray:
+        """BM25 score of every chunk for the query `tokens` (unknown tokens ignored)."""
+        known = [self.vocab[t] for t in tokens if t in self.vocab]
+        if self.bm25 is None or not known:
+            return np.zeros(self.n, dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+
+
+def _doc_freq(bm25: bm25s.BM25 | None, vocab: dict[str, int]) -> dict[str, int]:
+    """Document frequency of each vocabulary token, read off bm25s's CSC score matrix."""
+    if bm25 is None:
+        return {}
+    indptr = np.asarray(bm25.scores["indptr"])
+    counts = np.diff(indptr)
+    return {t: int(counts[i]) for t, i in vocab.items() if i < len(counts)}

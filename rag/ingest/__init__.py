@@ -1,0 +1,1 @@
+"""Ingestion: bytes → decoded text → normalised `Document` → sentences → `Chunk`s."""

@@ -1,0 +1,84 @@
+"""Normalise extracted text: repair lines broken mid-sentence, unify character widths.
+
+The result is the *stored* text that every chunk offset points into. The words are never
+rewritten and the script is kept (traditional stays traditional; folding to simplified happens
+only inside the lexical index). What changes:
+
+* line endings → `\\n`; control characters dropped; tabs, NBSP and ideographic spaces → space;
+  runs of spaces collapsed; each line trimmed;
+* full-width ASCII letters and digits (`１２Ａ`) → half-width (`12A`); CJK punctuation is kept;
+* a paragraph broken by PDF extraction (`…；区域` / blank line / `物流科技…`) is joined again,
+  while headings and list items keep their own lines. Paragraphs are separated by one `\\n`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Sentence-final punctuation (optionally followed by closing quotes/brackets): a line ending so is complete.
+_TERMINAL_END = re.compile(r"[。！？!?；;…:：][”’」』）)\]】\"']*$")
+# A line cannot start a paragraph with these: it continues the previous line.
+_CONTINUATION_START = re.compile(r"^[，,。、；;：:！!？?）)」』”’】\]％%]")
+# A line ending in these stops mid-clause.
+_OPEN_END = re.compile(r"[，,、“‘「『（(《【—\-－]$")
+# Sentence punctuation inside a line marks it as running prose, not a heading.
+_INNER_TERMINAL = re.compile(r"[。！？；]")
+# List items and section markers start their own line.
+_ENUMERATOR = re.compile(
+    r"^(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[)）]|\d+[、.．)](?!\d)|"
+    r"第[一二三四五六七八九十百\d]+[章节条部分]|[-•·●■◆*]\s)"
+)
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef“”‘’《》]")
+_LONG_PROSE_LINE = 40  # characters; headings and titles are shorter, wrapped prose lines longer
+
+_WIDTH_TABLE = {cp: cp - 0xFEE0 for cp in range(0xFF10, 0xFF1A)}  # digits
+_WIDTH_TABLE.update({cp: cp - 0xFEE0 for cp in range(0xFF21, 0xFF3B)})  # A-Z
+_WIDTH_TABLE.update({cp: cp - 0xFEE0 for cp in range(0xFF41, 0xFF5B)})  # a-z
+_WIDTH_TABLE.update({0x3000: 0x20, 0x00A0: 0x20, 0x09: 0x20, 0x0B: 0x20, 0x0C: 0x20, 0xFEFF: None})
+_SPACES = re.compile(r" {2,}")
+
+
+def normalize_text(text: str) -> str:
+    """Return the cleaned, paragraph-repaired text (see module docstring)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.translate(_WIDTH_TABLE)
+    # Drop remaining control/format characters except newline (they break offsets and tokenizers).
+    text = "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch)[0] != "C")
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    paragraphs: list[str] = []
+    last_line = ""  # the last physical line appended to paragraphs[-1]
+    for line in lines:
+        if not line:
+            continue
+        if paragraphs and _should_join(last_line, line):
+            paragraphs[-1] += _joiner(paragraphs[-1], line) + line
+        else:
+            paragraphs.append(line)
+        last_line = line
+    return "\n".join(paragraphs)
+
+
+def _should_join(prev: str, nxt: str) -> bool:
+    """Decide whether `nxt` continues the paragraph whose last physical line is `prev`."""
+    if _TERMINAL_END.search(prev):
+        return False
+    if _CONTINUATION_START.match(nxt):
+        return True
+    if _ENUMERATOR.match(nxt):
+        return False
+    if _OPEN_END.search(prev):
+        return True
+    if _CJK.search(prev[-1]) or _CJK.search(nxt[0]):
+        # Wrapped Chinese prose: a long line, or one that already holds finished sentences.
+        return len(prev) >= _LONG_PROSE_LINE or bool(_INNER_TERMINAL.search(prev))
+    # Latin text wrapped mid-sentence: next line starts lower-case.
+    return prev[-1].isalnum() and nxt[0].islower()
+
+
+def _joiner(prev: str, nxt: str) -> str:
+    """Join CJK without a space; Latin words with one; a hyphenated break with none."""
+    a, b = prev[-1], nxt[0]
+    if a in "-－" or _CJK.match(a) or _CJK.match(b):
+        return ""
+    return " "

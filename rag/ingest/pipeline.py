@@ -1,0 +1,62 @@
+"""Prepare a file for storage: size check → load/decode/normalise → chunk. No I/O on the index."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.errors import DocumentError, DocumentTooLarge, NotFound
+from rag.ingest.chunk import make_chunks
+from rag.ingest.loaders import load_document
+from rag.store.sqlite import doc_id_for
+from rag.types import Chunk, Document
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A document ready to embed and store."""
+
+    document: Document
+    chunks: list[Chunk]
+    content_hash: str
+    encoding: str
+
+
+def content_hash(data: bytes, metadata: dict[str, object] | None = None) -> str:
+    """Hash of the raw bytes (and user metadata): unchanged files are skipped by it."""
+    h = hashlib.sha256(data)
+    if metadata:
+        h.update(repr(sorted(metadata.items())).encode())
+    return h.hexdigest()
+
+
+def read_file(path: Path, max_bytes: int) -> bytes:
+    """Read a file, refusing missing paths, non-files and files over `max_bytes`."""
+    if not path.exists():
+        raise NotFound(f"{path}: no such file")
+    if not path.is_file():
+        raise DocumentError(f"{path}: not a regular file")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise DocumentTooLarge(f"{path}: {size} bytes is over the limit of {max_bytes} bytes (RAG_MAX_FILE_BYTES)")
+    return path.read_bytes()
+
+
+def prepare(
+    source: str,
+    data: bytes,
+    *,
+    chunk_size: int,
+    chunk_overlap: int,
+    max_bytes: int,
+    metadata: dict[str, object] | None = None,
+) -> Prepared:
+    """Validate, parse and chunk one document; raises `DocumentError` subclasses on bad input."""
+    if len(data) > max_bytes:
+        raise DocumentTooLarge(f"{source}: {len(data)} bytes is over the limit of {max_bytes} bytes")
+    document, encoding = load_document(source, data, metadata)
+    chunks = make_chunks(doc_id_for(source), document.text, chunk_size, chunk_overlap)
+    if not chunks:
+        raise DocumentError(f"{source}: no text to index")
+    return Prepared(document, chunks, content_hash(data, metadata), encoding)

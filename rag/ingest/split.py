@@ -1,0 +1,50 @@
+"""Split text into sentences (Chinese and English), as `Span`s into the text.
+
+Boundaries: after `。！？!?；;…` (and any closing quotes/brackets that follow), after `.` when a
+space or the end follows (so `1.29万亿` and `2.4平方公里` stay whole), and at every newline.
+Sentences longer than `max_len` are cut again at commas, then hard, so no span exceeds it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.types import Span
+
+_BOUNDARY = re.compile(
+    r"(?:[。！？!?；;]+|…+|\.{3,}|(?<!\d)\.(?=\s|$)|\.(?=\s+[A-Z\"“]))[”’」』）)\]】\"']*|\n"
+)
+_SOFT = re.compile(r"[，,、：:]")
+
+
+def split_sentences(text: str, max_len: int = 1000) -> list[Span]:
+    """Return the non-empty sentence spans of `text`, in order, whitespace trimmed off both ends."""
+    spans: list[Span] = []
+    pos = 0
+    for m in _BOUNDARY.finditer(text):
+        _emit(text, pos, m.end(), max_len, spans)
+        pos = m.end()
+    _emit(text, pos, len(text), max_len, spans)
+    return spans
+
+
+def _emit(text: str, start: int, end: int, max_len: int, out: list[Span]) -> None:
+    """Append the trimmed span `[start, end)`, cut into pieces of at most `max_len`."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if start >= end:
+        return
+    while end - start > max_len:
+        # Prefer the last comma-like break in the window; else cut hard.
+        window = text[start : start + max_len]
+        cut = max((m.end() for m in _SOFT.finditer(window)), default=0)
+        if cut < max_len // 2:
+            cut = max_len
+        out.append(Span(start, start + cut))
+        start += cut
+        while start < end and text[start].isspace():
+            start += 1
+    if start < end:
+        out.append(Span(start, end))

@@ -1,0 +1,98 @@
+"""An immutable view of the index at one generation: chunk table + dense + lexical indexes.
+
+Searches read one `Snapshot` from start to end; a write builds a new one and swaps it in, so a
+response never mixes the state before and after a write.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag.index.dense import DenseIndex
+from rag.index.lexical import LexicalIndex
+from rag.index.persist import StaleOrCorrupt
+from rag.index.tokenize import fold_long
+from rag.store.sqlite import Store
+
+log = logging.getLogger(__name__)
+
+DENSE_FILE = "dense.idx"
+LEXICAL_FILE = "lexical.idx"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a search needs, consistent with SQLite generation `generation`."""
+
+    generation: int
+    doc_ids: list[str]
+    ords: list[int]
+    starts: list[int]
+    ends: list[int]
+    texts: list[str]
+    sources: dict[str, tuple[str, str]]  # doc_id -> (source, title)
+    dense: DenseIndex
+    lexical: LexicalIndex
+    folded_texts: list[str] = field(default_factory=list)  # t2s + lower-case, for term matching
+    rebuilt: tuple[str, ...] = ()  # which derived files had to be rebuilt on load
+    rows_by_doc: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        """Number of chunks."""
+        return len(self.texts)
+
+    def chunk_id(self, row: int) -> str:
+        """`doc_id:ord` of a row."""
+        return f"{self.doc_ids[row]}:{self.ords[row]}"
+
+    def folded(self, row: int) -> str:
+        """The chunk text folded to simplified, lower case (matching only; never shown)."""
+        return self.folded_texts[row]
+
+    def rows_for(self, doc_ids: list[str]) -> np.ndarray:
+        """Rows belonging to any of `doc_ids` (for filtered search)."""
+        parts = [self.rows_by_doc[d] for d in doc_ids if d in self.rows_by_doc]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def load_snapshot(store: Store, index_dir: Path, embedder: str, dim: int) -> Snapshot:
+    """Load derived indexes stamped with the store's generation, rebuilding any missing/stale/corrupt one."""
+    generation = store.generation()
+    rows = store.chunk_rows(dim)
+    stamp: dict[str, object] = {"generation": generation, "embedder": embedder, "rows": len(rows.texts)}
+    rebuilt: list[str] = []
+    try:
+        dense = DenseIndex.load(index_dir / DENSE_FILE, stamp)
+    except StaleOrCorrupt as exc:
+        log.info("rebuilding dense index: %s", exc)
+        dense = DenseIndex.build(rows.vectors)
+        dense.save(index_dir / DENSE_FILE, stamp)
+        rebuilt.append(DENSE_FILE)
+    try:
+        lexical = LexicalIndex.load(index_dir / LEXICAL_FILE, stamp)
+    except StaleOrCorrupt as exc:
+        log.info("rebuilding lexical index: %s", exc)
+        lexical = LexicalIndex.build(rows.texts)
+        lexical.save(index_dir / LEXICAL_FILE, stamp)
+        rebuilt.append(LEXICAL_FILE)
+    by_doc: dict[str, list[int]] = {}
+    for i, d in enumerate(rows.doc_ids):
+        by_doc.setdefault(d, []).append(i)
+    return Snapshot(
+        generation=generation,
+        doc_ids=rows.doc_ids,
+        ords=rows.ords,
+        starts=rows.starts,
+        ends=rows.ends,
+        texts=rows.texts,
+        sources=store.doc_sources(),
+        dense=dense,
+        lexical=lexical,
+        folded_texts=[fold_long(t) for t in rows.texts],
+        rebuilt=tuple(rebuilt),
+        rows_by_doc={d: np.array(r, dtype=np.int64) for d, r in by_doc.items()},
+    )

@@ -1,0 +1,1 @@
+"""Durable storage: SQLite is the one source of truth; everything else is derived from it."""

@@ -1,0 +1,290 @@
+"""SQLite store (WAL): documents, chunks with their embeddings, and a manifest.
+
+Every write (`put_document`, `delete_document`) is one transaction and bumps the `generation`
+counter, which the derived FAISS/BM25 files are stamped with. Vectors are float32 blobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import EmbedderMismatch, IndexError_, NotFound
+from rag.types import Chunk, DocumentInfo
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    encoding TEXT NOT NULL DEFAULT '',
+    metadata TEXT NOT NULL DEFAULT '{}',
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    ord INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    UNIQUE (doc_id, ord)
+);
+CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(hash);
+"""
+
+
+def doc_id_for(source: str) -> str:
+    """The stable id of the document stored under `source`."""
+    return hashlib.sha1(source.encode("utf-8")).hexdigest()[:16]
+
+
+def chunk_hash(text: str) -> str:
+    """Content hash of a chunk's text, the key of the embedding cache."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChunkRows:
+    """All chunks in store order, column-wise, as the derived indexes and searches need them."""
+
+    ids: np.ndarray  # int64 chunk row ids
+    doc_ids: list[str]
+    ords: list[int]
+    starts: list[int]
+    ends: list[int]
+    texts: list[str]
+    vectors: np.ndarray  # float32 (n, dim)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What the index was built with."""
+
+    embedder: str
+    dim: int
+    schema_version: int
+    generation: int
+
+
+class Store:
+    """A SQLite-backed document store. One instance per process; writes are serialised by SQLite."""
+
+    def __init__(self, path: Path) -> None:
+        """Open (creating if needed) the database at `path`."""
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+            version = self._meta("schema_version")
+        except sqlite3.DatabaseError as exc:
+            raise IndexError_(f"{path}: not a usable index database ({exc})") from exc
+        if version is None:
+            self._set_meta("schema_version", str(SCHEMA_VERSION))
+        elif int(version) > SCHEMA_VERSION:
+            raise IndexError_(f"{path}: schema version {version} is newer than this program ({SCHEMA_VERSION})")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    # --- manifest -------------------------------------------------------------------------
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def manifest(self) -> Manifest:
+        """The embedder, dimension, schema version and write generation recorded in the store."""
+        return Manifest(
+            embedder=self._meta("embedder") or "",
+            dim=int(self._meta("dim") or 0),
+            schema_version=int(self._meta("schema_version") or SCHEMA_VERSION),
+            generation=int(self._meta("generation") or 0),
+        )
+
+    def generation(self) -> int:
+        """The write counter; bumped by every committed ingest or delete."""
+        return int(self._meta("generation") or 0)
+
+    def bind_embedder(self, name: str, dim: int | None = None) -> None:
+        """Record `name` (and `dim`) as this index's embedder, or refuse a different one.
+
+        An index that holds no chunks may be re-bound to another embedder.
+        """
+        current = self._meta("embedder")
+        if current and current != name and self.count_chunks() > 0:
+            raise EmbedderMismatch(
+                f"the index at {self.path.parent} was built with embedder '{current}', "
+                f"but '{name}' is configured; re-index into a new RAG_INDEX_DIR or set RAG_EMBEDDER={current}"
+            )
+        stored_dim = int(self._meta("dim") or 0)
+        if dim is not None and stored_dim and stored_dim != dim and self.count_chunks() > 0:
+            raise EmbedderMismatch(f"index vectors have dimension {stored_dim}, embedder '{name}' gives {dim}")
+        with self._tx():
+            self._set_meta("embedder", name)
+            if dim is not None:
+                self._set_meta("dim", str(dim))
+
+    # --- reads ----------------------------------------------------------------------------
+    def count_documents(self) -> int:
+        """Number of stored documents."""
+        return int(self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+
+    def count_chunks(self) -> int:
+        """Number of stored chunks."""
+        return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def content_hash(self, source: str) -> str | None:
+        """The content hash stored for `source`, or None when it is not indexed."""
+        row = self._db.execute("SELECT content_hash FROM documents WHERE source=?", (source,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def cached_vectors(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Embeddings already stored for any of these chunk hashes (the embedding cache)."""
+        out: dict[str, np.ndarray] = {}
+        wanted = list(dict.fromkeys(hashes))
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for h, blob in self._db.execute(f"SELECT hash, vector FROM chunks WHERE hash IN ({marks})", part):
+                out[h] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def documents(self) -> list[DocumentInfo]:
+        """All documents, ordered by source."""
+        rows = self._db.execute(
+            "SELECT d.doc_id, d.source, d.title, length(d.text), "
+            "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id=d.doc_id), d.content_hash, d.metadata, d.updated_at "
+            "FROM documents d ORDER BY d.source"
+        ).fetchall()
+        return [_info(r) for r in rows]
+
+    def document(self, doc_id: str) -> DocumentInfo:
+        """One document's summary; `NotFound` when absent."""
+        row = self._db.execute(
+            "SELECT d.doc_id, d.source, d.title, length(d.text), "
+            "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id=d.doc_id), d.content_hash, d.metadata, d.updated_at "
+            "FROM documents d WHERE d.doc_id=?",
+            (doc_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no document with id '{doc_id}'")
+        return _info(row)
+
+    def document_text(self, doc_id: str) -> str:
+        """The stored (normalised) text every chunk offset points into."""
+        row = self._db.execute("SELECT text FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no document with id '{doc_id}'")
+        return str(row[0])
+
+    def chunk_rows(self, dim: int) -> ChunkRows:
+        """Every chunk with its vector, in row-id order (the order derived indexes use)."""
+        rows = self._db.execute(
+            "SELECT id, doc_id, ord, start, end, text, vector FROM chunks ORDER BY id"
+        ).fetchall()
+        vectors = np.zeros((len(rows), dim), dtype=np.float32)
+        for i, r in enumerate(rows):
+            vectors[i] = np.frombuffer(r[6], dtype=np.float32)
+        return ChunkRows(
+            ids=np.array([r[0] for r in rows], dtype=np.int64),
+            doc_ids=[r[1] for r in rows],
+            ords=[r[2] for r in rows],
+            starts=[r[3] for r in rows],
+            ends=[r[4] for r in rows],
+            texts=[r[5] for r in rows],
+            vectors=vectors,
+        )
+
+    def doc_sources(self) -> dict[str, tuple[str, str]]:
+        """`doc_id → (source, title)` for every document."""
+        return {r[0]: (r[1], r[2]) for r in self._db.execute("SELECT doc_id, source, title FROM documents")}
+
+    # --- writes ---------------------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        """One IMMEDIATE transaction: all of it commits, or none of it."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    def _bump(self) -> None:
+        self._set_meta("generation", str(self.generation() + 1))
+
+    def put_document(
+        self,
+        *,
+        source: str,
+        title: str,
+        text: str,
+        content_hash: str,
+        encoding: str,
+        metadata: dict[str, Any],
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+    ) -> str:
+        """Insert or replace the document stored under `source` with its chunks, atomically."""
+        if len(chunks) != len(vectors):
+            raise ValueError("one vector per chunk")
+        doc_id = doc_id_for(source)
+        with self._tx():
+            self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+            self._db.execute(
+                "INSERT INTO documents(doc_id, source, title, text, content_hash, encoding, metadata, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (doc_id, source, title, text, content_hash, encoding,
+                 json.dumps(metadata, ensure_ascii=False), time.time()),
+            )
+            self._db.executemany(
+                "INSERT INTO chunks(doc_id, ord, start, end, text, hash, vector) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (doc_id, c.ord, c.start, c.end, c.text, chunk_hash(c.text),
+                     np.ascontiguousarray(v, dtype=np.float32).tobytes())
+                    for c, v in zip(chunks, vectors, strict=True)
+                ],
+            )
+            self._bump()
+        return doc_id
+
+    def delete_document(self, doc_id: str) -> None:
+        """Remove a document and its chunks, atomically; `NotFound` when absent."""
+        with self._tx():
+            cur = self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+            if cur.rowcount == 0:
+                raise NotFound(f"no document with id '{doc_id}'")
+            self._bump()
+
+
+def _info(r: Sequence[Any]) -> DocumentInfo:
+    return DocumentInfo(
+        doc_id=r[0], source=r[1], title=r[2], chars=int(r[3]), chunks=int(r[4]),
+        content_hash=r[5], metadata=json.loads(r[6]), updated_at=float(r[7]),
+    )

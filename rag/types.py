@@ -1,0 +1,104 @@
+"""Plain frozen dataclasses that flow through the library (no pydantic inside `rag/`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded, normalised document. `text` is the stored text every offset points into."""
+
+    source: str
+    text: str
+    title: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A half-open character span `[start, end)` into a document's stored text."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable piece of a document; `text == doc.text[start:end]`."""
+
+    doc_id: str
+    ord: int
+    text: str
+    start: int
+    end: int
+
+    @property
+    def chunk_id(self) -> str:
+        """Stable, human-readable id: `<doc_id>:<ord>`."""
+        return f"{self.doc_id}:{self.ord}"
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A stored document's summary row."""
+
+    doc_id: str
+    source: str
+    title: str
+    chars: int
+    chunks: int
+    content_hash: str
+    metadata: dict[str, Any]
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its score; `text` is the original (unfolded) chunk text."""
+
+    chunk_id: str
+    doc_id: str
+    source: str
+    title: str
+    text: str
+    score: float
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Points an answer marker `[marker]` at an exact span of a returned passage."""
+
+    marker: int
+    chunk_id: str
+    source: str
+    start: int
+    end: int
+    quote: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A composed answer: text with `[n]` markers, its citations and the passages they index."""
+
+    question: str
+    answer: str
+    answerable: bool
+    mode: str
+    citations: tuple[Citation, ...]
+    passages: tuple[Passage, ...]
+    confidence: float = 0.0
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one ingest did to one file: `added`, `updated`, `unchanged` (or `failed` with a reason)."""
+
+    source: str
+    status: str
+    doc_id: str = ""
+    chunks: int = 0
+    reason: str = ""
