@@ -30,9 +30,10 @@ class Settings(BaseSettings):
     max_top_k: int = Field(50, ge=1)
     candidates: int = Field(50, ge=1, description="Candidates drawn from each retriever before fusion.")
     max_query_chars: int = Field(2000, ge=1)
-    # Relevance floor on the answerability score (0..1). Calibrated by
-    # `python benchmarks/calibrate_floor.py`; see README "Abstention".
-    relevance_floor: float = Field(0.40, ge=0.0, le=1.0)
+    # Floor on the answerability probability (0..1) below which the answer is "not found".
+    # The model behind it is fitted by `python benchmarks/calibrate_floor.py`; 0.5 is its
+    # class-balanced decision boundary.
+    relevance_floor: float = Field(0.5, ge=0.0, le=1.0)
 
     # LLM (optional; retrieval-only and extractive answers work without it)
     llm_base_url: str | None = None

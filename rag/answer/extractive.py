@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.answer.abstain import load_model
 from rag.answer.qtype import answer_type, is_chinese, type_match
 from rag.embed.base import Embedder
 from rag.index.tokenize import fold
@@ -41,17 +42,6 @@ class Candidate:
     score: float
 
 
-def confidence(hits: Sequence[Hit]) -> float:
-    """How sure retrieval is that the collection answers the question (0..1).
-
-    The best hit's blend of query-term coverage and cosine: an off-topic question matches few of
-    its rarer terms and sits far from every chunk in embedding space.
-    """
-    if not hits:
-        return 0.0
-    return max(0.5 * h.coverage + 0.5 * max(h.dense, 0.0) for h in hits)
-
-
 def compose_answer(
     query: Query,
     passages: Sequence[Passage],
@@ -62,7 +52,7 @@ def compose_answer(
     floor: float,
 ) -> Answer:
     """Compose the cited extractive answer, or a 'not found' answer below the relevance `floor`."""
-    conf = confidence(hits)
+    conf = load_model().confidence(hits)
     if not passages or conf < floor:
         return Answer(
             question=query.text, answer=NOT_FOUND_ZH if is_chinese(query.text) else NOT_FOUND_EN,

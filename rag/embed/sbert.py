@@ -39,13 +39,18 @@ def prefixes_for(model: str) -> tuple[str, str]:
 class SentenceTransformerEmbedder(Embedder):
     """A sentence-transformers model (CPU)."""
 
-    def __init__(self, model: str, query_prefix: str | None = None, passage_prefix: str | None = None) -> None:
+    def __init__(
+        self, model: str = "", query_prefix: str | None = None, passage_prefix: str | None = None
+    ) -> None:
         """Load `model` (hub id or local path)."""
+        if not model.strip():  # `sbert:` with nothing after it
+            raise ConfigError("the sbert backend needs a model: sbert:<model id or path>")
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # optional dependency
             raise ConfigError(
-                "the sentence-transformers backend needs the 'sbert' extra: pip install 'rag-zh[sbert]'"
+                "the sentence-transformers backend needs the 'sbert' extra: "
+                "pip install 'rag-zh[sbert]'"
             ) from exc
         try:
             self._model = SentenceTransformer(model, device="cpu")
@@ -55,11 +60,16 @@ class SentenceTransformerEmbedder(Embedder):
         self.query_prefix = q if query_prefix is None else query_prefix
         self.passage_prefix = p if passage_prefix is None else passage_prefix
         self.name = f"sbert:{model}"
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        get_dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
         self.dim = int(get_dim() or 0)
 
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         """Embed with the query or passage prefix."""
         prefix = self.query_prefix if kind == "query" else self.passage_prefix
-        vectors = self._model.encode([prefix + t for t in texts], convert_to_numpy=True, show_progress_bar=False)
+        vectors = self._model.encode(
+            [prefix + t for t in texts], convert_to_numpy=True, show_progress_bar=False
+        )
         return np.asarray(vectors, dtype=np.float32)

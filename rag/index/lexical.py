@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +12,9 @@ import numpy as np
 
 from rag.index.persist import StaleOrCorrupt, read_stamped, write_stamped
 from rag.index.tokenize import tokenize
+
+LATIN_SCRIPT_MIN = 0.2
+_LATIN_WORD = re.compile(r"[a-z]+")
 
 
 class LexicalIndex:
@@ -22,6 +26,10 @@ class LexicalIndex:
         self.vocab = vocab
         self.n = n
         self.doc_freq = _doc_freq(bm25, vocab)
+        mass = sum(self.doc_freq.values()) or 1
+        # Share of the corpus's token occurrences that are Latin words: below LATIN_SCRIPT_MIN,
+        # a Latin query word's absence says nothing (an English question over Chinese text).
+        self.latin_share = sum(n for t, n in self.doc_freq.items() if _LATIN_WORD.fullmatch(t)) / mass
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
@@ -53,6 +61,15 @@ class LexicalIndex:
     def __len__(self) -> int:
         """Number of indexed chunks."""
         return self.n
+
+    def evidence_tokens(self, tokens: Sequence[str]) -> list[str]:
+        """The query tokens whose presence or absence in a chunk is evidence for this corpus.
+
+        Digits and CJK always count; Latin words only when the corpus is written partly in Latin
+        script (else an English question over Chinese text would look off-topic by vocabulary alone).
+        """
+        latin_counts = self.latin_share >= LATIN_SCRIPT_MIN
+        return [t for t in tokens if latin_counts or t in self.doc_freq or not _LATIN_WORD.fullmatch(t)]
 
     def idf(self, tokens: Sequence[str]) -> dict[str, float]:
         """BM25-style IDF of each distinct query token; tokens the corpus lacks get the maximum."""

@@ -18,6 +18,9 @@ import unicodedata
 
 # Sentence-final punctuation (optionally followed by closing quotes/brackets): a line ending so is complete.
 _TERMINAL_END = re.compile(r"[。！？!?；;…:：][”’」』）)\]】\"']*$")
+# So is a bracketed aside after a finished sentence, or one standing alone (`…。（作者：某某）`).
+_ASIDE_END = re.compile(r"(?:^|[。！？!?；;…])[（(][^（）()]*[）)]$")
+_TAIL = 256  # the end checks look at most this far back (paragraphs can be long)
 # A line cannot start a paragraph with these: it continues the previous line.
 _CONTINUATION_START = re.compile(r"^[，,。、；;：:！!？?）)」』”’】\]％%]")
 # A line ending in these stops mid-clause.
@@ -26,7 +29,7 @@ _OPEN_END = re.compile(r"[，,、“‘「『（(《【—\-－]$")
 _INNER_TERMINAL = re.compile(r"[。！？；]")
 # List items and section markers start their own line.
 _ENUMERATOR = re.compile(
-    r"^(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[)）]|\d+[、.．)](?!\d)|"
+    r"^(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[)）]|\d+(?:、|[.．)](?!\d))|"
     r"第[一二三四五六七八九十百\d]+[章节条部分]|[-•·●■◆*]\s)"
 )
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef“”‘’《》]")
@@ -47,30 +50,31 @@ def normalize_text(text: str) -> str:
     text = "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch)[0] != "C")
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     paragraphs: list[str] = []
-    last_line = ""  # the last physical line appended to paragraphs[-1]
     for line in lines:
         if not line:
             continue
-        if paragraphs and _should_join(last_line, line):
+        # Judge against the whole paragraph so far, not its last physical line: the output holds
+        # only paragraphs, so this is what makes normalize_text(normalize_text(x)) == normalize_text(x).
+        if paragraphs and _should_join(paragraphs[-1], line):
             paragraphs[-1] += _joiner(paragraphs[-1], line) + line
         else:
             paragraphs.append(line)
-        last_line = line
     return "\n".join(paragraphs)
 
 
 def _should_join(prev: str, nxt: str) -> bool:
-    """Decide whether `nxt` continues the paragraph whose last physical line is `prev`."""
-    if _TERMINAL_END.search(prev):
+    """Decide whether the line `nxt` continues the paragraph `prev`."""
+    tail = max(0, len(prev) - _TAIL)  # `^` still means the paragraph's start, `$` its end
+    if _TERMINAL_END.search(prev, tail) or _ASIDE_END.search(prev, tail):
         return False
     if _CONTINUATION_START.match(nxt):
         return True
     if _ENUMERATOR.match(nxt):
         return False
-    if _OPEN_END.search(prev):
+    if _OPEN_END.search(prev[-1]):
         return True
     if _CJK.search(prev[-1]) or _CJK.search(nxt[0]):
-        # Wrapped Chinese prose: a long line, or one that already holds finished sentences.
+        # Wrapped Chinese prose: a long paragraph, or one that already holds finished sentences.
         return len(prev) >= _LONG_PROSE_LINE or bool(_INNER_TERMINAL.search(prev))
     # Latin text wrapped mid-sentence: next line starts lower-case.
     return prev[-1].isalnum() and nxt[0].islower()

@@ -19,8 +19,9 @@ class Hit:
     row: int
     score: float
     dense: float  # cosine of query and chunk
+    gap: float  # cosine above the median cosine of the query to the searched chunks
     lexical: float  # BM25 score
-    coverage: float  # share of the query's IDF mass whose tokens occur in the chunk
+    coverage: float | None  # share of the query's IDF mass (evidence tokens) found in the chunk
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ def retrieve(
     if len(snap) == 0 or (rows is not None and len(rows) == 0):
         return []
     dense_all = snap.dense.scores(query.vector)
+    median = float(np.median(dense_all if rows is None else dense_all[rows]))
     lex_all = snap.lexical.scores(query.tokens)
     dense_top = top_rows(dense_all, candidates, rows)
     lex_top = [r for r in top_rows(lex_all, candidates, rows) if lex_all[r] > 0]
@@ -59,11 +61,12 @@ def retrieve(
         [dense_weight, 1.0 - dense_weight],
     )
     best = sorted(pool, key=lambda r: -fused.get(r, 0.0))[:k]
-    idf = snap.lexical.idf(query.tokens)
-    total = sum(idf.values()) or 1.0
+    idf = snap.lexical.idf(snap.lexical.evidence_tokens(query.tokens))
+    total = sum(idf.values())
     hits = []
     for r in best:
         folded = snap.folded(r)
-        cov = sum(w for t, w in idf.items() if t in folded) / total
-        hits.append(Hit(row=r, score=fused.get(r, 0.0), dense=float(dense_all[r]), lexical=float(lex_all[r]), coverage=cov))
+        cov = sum(w for t, w in idf.items() if t in folded) / total if total > 0 else None
+        hits.append(Hit(row=r, score=fused.get(r, 0.0), dense=float(dense_all[r]),
+                        gap=float(dense_all[r]) - median, lexical=float(lex_all[r]), coverage=cov))
     return hits

@@ -1,0 +1,65 @@
+"""One place that maps library exceptions to HTTP statuses and the `{error: {code, message}}` body."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.deps import NotReady
+from rag.errors import (
+    ConfigError,
+    DocumentError,
+    DocumentTooLarge,
+    EmbedderMismatch,
+    InputError,
+    NotFound,
+    RagError,
+    UnsupportedFormat,
+)
+
+log = logging.getLogger(__name__)
+
+# Most specific first: the first matching class decides the status.
+STATUS: list[tuple[type[RagError], int]] = [
+    (NotReady, 503),
+    (DocumentTooLarge, 413),
+    (UnsupportedFormat, 415),
+    (DocumentError, 422),
+    (InputError, 422),
+    (NotFound, 404),
+    (EmbedderMismatch, 409),
+    (ConfigError, 500),
+    (RagError, 500),
+]
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    """The JSON error envelope."""
+    return {"error": {"code": code, "message": message}}
+
+
+def install(app: FastAPI) -> None:
+    """Register the exception handlers on `app`."""
+
+    @app.exception_handler(RagError)
+    async def rag_error(_: Request, exc: RagError) -> JSONResponse:
+        status = next(s for cls, s in STATUS if isinstance(exc, cls))
+        return JSONResponse(error_body(exc.code, str(exc)), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse(error_body("invalid_request", "; ".join(parts)), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(error_body("http_error", str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")  # the trace goes to the log, never to the client
+        return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)

@@ -1,0 +1,26 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from api.schemas import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """The process is up (does not touch the index)."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+def readyz(request: Request) -> Health | JSONResponse:
+    """503 until the index is loaded, then its counts."""
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None:
+        return JSONResponse(Health(status="loading").model_dump(), status_code=503)
+    snap = engine.snapshot
+    return Health(status="ready", documents=len(snap.sources), chunks=len(snap))

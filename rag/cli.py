@@ -1,0 +1,213 @@
+"""The `rag` command line: ingest, search, ask, info, eval, delete, serve.
+
+Settings come from flags, then `RAG_*` environment variables, then defaults. Data-producing
+commands take `--json`. Errors print one line on stderr (`error: …`) and exit non-zero:
+1 for a failed operation, 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rag.config import Settings
+from rag.errors import InputError, NotFound, RagError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("index_dir", "embedder", "host", "port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from rag.engine import open_engine
+
+    return open_engine(_settings(args))
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+# --- commands -------------------------------------------------------------------------------
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Ingest files/folders with a progress bar; exit 1 if any file failed."""
+    from tqdm import tqdm
+
+    from rag.engine import Engine
+
+    paths = [Path(p) for p in args.paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise NotFound(f"no such file or directory: {', '.join(missing)}")
+    engine = _engine(args)
+    if args.if_empty and engine.store.count_documents() > 0:
+        if not args.json:
+            print(f"index already holds {engine.store.count_documents()} documents; nothing to do")
+        return 0
+    files = Engine.expand(paths)
+    if not files:
+        raise InputError(f"no supported files under {', '.join(args.paths)}")
+    bar = tqdm(total=len(files), unit="file", disable=args.json or args.quiet, file=sys.stderr)
+
+    def step(result: Any) -> None:
+        bar.set_postfix_str(result.source[-40:])
+        bar.update(1)
+
+    results = engine.ingest_paths(paths, progress=step)
+    bar.close()
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    if args.json:
+        _print_json({"results": [asdict(r) for r in results], "summary": counts})
+    else:
+        for r in results:
+            if r.status == "failed":
+                print(f"failed: {r.reason}", file=sys.stderr)
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        print(f"{summary}; index holds {engine.store.count_documents()} documents, {engine.store.count_chunks()} chunks")
+    return 1 if counts.get("failed") else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Print the top passages."""
+    result = _engine(args).search(args.query, args.top_k, sources=args.source or None)
+    if args.json:
+        _print_json({"query": args.query, "results": [asdict(p) for p in result.passages]})
+        return 0
+    for i, p in enumerate(result.passages, 1):
+        print(f"[{i}] {p.source} ({p.start}-{p.end}) score={p.score:.3f}")
+        print("    " + p.text.replace("\n", " ")[:300])
+    if not result.passages:
+        print("no results")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Print a cited answer and its sources."""
+    answer = _engine(args).ask(args.question, args.top_k, sources=args.source or None)
+    if args.json:
+        _print_json(asdict(answer))
+        return 0
+    print(answer.answer)
+    if answer.citations:
+        print()
+        for c in answer.citations:
+            print(f"[{c.marker}] {c.source} {c.start}-{c.end}: {c.quote[:120]}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Print index statistics."""
+    engine = _engine(args)
+    info = engine.info()
+    if args.json:
+        info["documents_list"] = [asdict(d) for d in engine.documents()]
+        _print_json(info)
+        return 0
+    for key, value in info.items():
+        print(f"{key:16s} {value}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    """Delete a document by id."""
+    _engine(args).delete(args.doc_id)
+    print(f"deleted {args.doc_id}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Evaluate a JSONL question file and print the metrics table."""
+    from rag.eval import load_questions, run_eval
+
+    questions = load_questions(Path(args.file))
+    report, rows = run_eval(_engine(args), questions)
+    if args.json:
+        _print_json({**report, "questions": [asdict(r) for r in rows]})
+        return 0
+    cols = ["n", "hit@1", "hit@5", "mrr@10", "answer_contains", "abstention", "false_abstention"]
+    print(f"{'':14s}" + "".join(f"{c:>17s}" for c in cols))
+    for name, m in [("overall", report["overall"]), *report["by_kind"].items()]:
+        cells = "".join(f"{m[c]:>17.3f}" if isinstance(m.get(c), float) else f"{m.get(c, '-')!s:>17s}" for c in cols)
+        print(f"{name:14s}{cells}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the HTTP service with uvicorn."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings(args)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+# --- parser ---------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (shared options on every subcommand)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index-dir", type=Path, help="index directory (RAG_INDEX_DIR, default index/)")
+    common.add_argument("--embedder", help="embedder name or sentence-transformers model (RAG_EMBEDDER)")
+    common.add_argument("--json", action="store_true", help="print JSON")
+
+    parser = argparse.ArgumentParser(prog="rag", description="Cited question answering over your documents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", parents=[common], help="add or update files and folders")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--if-empty", action="store_true", help="only when the index holds no documents")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_ingest)
+
+    for name, func, arg in (("search", cmd_search, "query"), ("ask", cmd_ask, "question")):
+        p = sub.add_parser(name, parents=[common], help=f"{name} the collection")
+        p.add_argument(arg)
+        p.add_argument("--top-k", type=int, default=None)
+        p.add_argument("--source", action="append", help="restrict to this source (repeatable)")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("info", parents=[common], help="index statistics")
+    p.set_defaults(func=cmd_info)
+    p = sub.add_parser("delete", parents=[common], help="remove a document by id")
+    p.add_argument("doc_id")
+    p.set_defaults(func=cmd_delete)
+    p = sub.add_parser("eval", parents=[common], help="evaluate a JSONL question file")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("serve", parents=[common], help="run the HTTP service")
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `rag` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

