@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rag.answer.extractive import compose_answer
 from rag.config import Settings
 from rag.embed.base import Embedder
@@ -25,7 +23,8 @@ from rag.ingest.loaders import supported_suffixes
 from rag.ingest.pipeline import Prepared, content_hash, prepare, read_file
 from rag.retrieve.hybrid import Hit, Query, analyse, retrieve
 from rag.retrieve.snapshot import Snapshot, load_snapshot
-from rag.store.sqlite import Store, chunk_hash, doc_id_for
+from rag.ingest.split import sentence_spans
+from rag.store.sqlite import ChunkVectors, Store, chunk_hash, doc_id_for
 from rag.types import Answer, DocumentInfo, IngestResult, Passage
 
 log = logging.getLogger(__name__)
@@ -165,19 +164,23 @@ class Engine:
         return IngestResult(source=source, status="updated" if previous else "added", doc_id=doc_id,
                             chunks=len(prepared.chunks))
 
-    def _embed_chunks(self, prepared: Prepared) -> np.ndarray:
-        """Vectors for the chunks, reusing stored ones with the same text hash."""
+    def _embed_chunks(self, prepared: Prepared) -> list[ChunkVectors]:
+        """Chunk and sentence vectors, reusing stored ones for chunks with the same text hash."""
         hashes = [chunk_hash(c.text) for c in prepared.chunks]
-        cached = self.store.cached_vectors(hashes)
+        cached = self.store.cached_vectors(hashes, self.embedder.dim)
         todo = [i for i, h in enumerate(hashes) if h not in cached]
-        fresh = self.embedder.embed([prepared.chunks[i].text for i in todo], "passage", self.settings.embed_batch_size)
-        out = np.zeros((len(hashes), self.embedder.dim), dtype=np.float32)
-        for i, h in enumerate(hashes):
-            if h in cached:
-                out[i] = cached[h]
+        spans = {i: sentence_spans(prepared.chunks[i].text) for i in todo}
+        texts = [prepared.chunks[i].text for i in todo]
+        sentences = [prepared.chunks[i].text[a:b] for i in todo for a, b in spans[i]]
+        # One embedding call for chunks and sentences: batches stay full.
+        vectors = self.embedder.embed(texts + sentences, "passage", self.settings.embed_batch_size)
+        fresh: dict[int, ChunkVectors] = {}
+        k = len(texts)
         for j, i in enumerate(todo):
-            out[i] = fresh[j]
-        return out
+            n = len(spans[i])
+            fresh[i] = ChunkVectors(vectors[j], spans[i], vectors[k : k + n])
+            k += n
+        return [cached[h] if h in cached else fresh[i] for i, h in enumerate(hashes)]
 
     def delete(self, doc_id: str) -> None:
         """Remove a document; `NotFound` if absent."""
@@ -238,7 +241,7 @@ class Engine:
     ) -> Answer:
         """Retrieve and compose an extractive, cited answer (or say the documents lack one)."""
         result = self.search(question, top_k, sources=sources, doc_ids=doc_ids)
-        return compose_answer(result.analysed, result.passages, result.hits, self.embedder,
+        return compose_answer(result.analysed, result.passages, result.hits,
                               idf=result.idf, floor=self.settings.relevance_floor)
 
 

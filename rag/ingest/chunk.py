@@ -11,7 +11,8 @@ def chunk_spans(text: str, size: int = 400, overlap: int = 1) -> list[Span]:
 
     Every non-whitespace character lies in some chunk, chunks are ordered by start, and each
     chunk starts with up to `overlap` trailing sentences of the previous one (only while those
-    stay under half the chunk size, so a chunk always advances).
+    stay under half the chunk size and leave room for the next sentence, so every chunk ends
+    further on than the one before).
     """
     sentences = split_sentences(text, max_len=size)
     chunks: list[Span] = []
@@ -26,9 +27,15 @@ def chunk_spans(text: str, size: int = 400, overlap: int = 1) -> list[Span]:
         chunks.append(Span(sentences[first].start, end))
         if i >= len(sentences):
             break
-        # Step back over up to `overlap` sentences to carry context into the next chunk.
+        # Step back over up to `overlap` sentences to carry context into the next chunk, but only
+        # while the next sentence still fits after them: a chunk of overlap alone adds nothing new.
         back = i
-        while back > first + 1 and i - back < overlap and sentences[i - 1].end - sentences[back - 1].start <= size // 2:
+        while (
+            back > first + 1
+            and i - back < overlap
+            and sentences[i - 1].end - sentences[back - 1].start <= size // 2
+            and sentences[i].end - sentences[back - 1].start <= size
+        ):
             back -= 1
         i = back
     return chunks

@@ -54,7 +54,7 @@ def normalize_text(text: str) -> str:
         if not line:
             continue
         # Judge against the whole paragraph so far, not its last physical line: the output holds
-        # only paragraphs, so this is what makes normalize_text(normalize_text(x)) == normalize_text(x).
+        # only paragraphs, so this is what makes normalize_text idempotent.
         if paragraphs and _should_join(paragraphs[-1], line):
             paragraphs[-1] += _joiner(paragraphs[-1], line) + line
         else:

@@ -19,6 +19,8 @@ _SOFT = re.compile(r"[，,、：:]")
 
 def split_sentences(text: str, max_len: int = 1000) -> list[Span]:
     """Return the non-empty sentence spans of `text`, in order, whitespace trimmed off both ends."""
+    if max_len < 1:
+        raise ValueError(f"max_len must be at least 1, got {max_len}")
     spans: list[Span] = []
     pos = 0
     for m in _BOUNDARY.finditer(text):
@@ -40,7 +42,7 @@ def _emit(text: str, start: int, end: int, max_len: int, out: list[Span]) -> Non
         # Prefer the last comma-like break in the window; else cut hard.
         window = text[start : start + max_len]
         cut = max((m.end() for m in _SOFT.finditer(window)), default=0)
-        if cut < max_len // 2:
+        if cut == 0 or cut < max_len // 2:  # no comma, or too early: cut hard (0 would loop)
             cut = max_len
         out.append(Span(start, start + cut))
         start += cut
@@ -48,3 +50,12 @@ def _emit(text: str, start: int, end: int, max_len: int, out: list[Span]) -> Non
             start += 1
     if start < end:
         out.append(Span(start, end))
+
+
+SENTENCE_MAX = 300  # characters; longer sentences are cut (at commas where possible)
+SENTENCE_MIN = 4  # shorter fragments are not embedded or quoted on their own
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """The `(start, end)` of each answer-sized sentence of a chunk, as embedded and quoted."""
+    return [(s.start, s.end) for s in split_sentences(text, SENTENCE_MAX) if s.end - s.start >= SENTENCE_MIN]

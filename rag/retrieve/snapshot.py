@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 DENSE_FILE = "dense.idx"
 LEXICAL_FILE = "lexical.idx"
+SENTENCE_FILE = "sentences.idx"
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class Snapshot:
     sources: dict[str, tuple[str, str]]  # doc_id -> (source, title)
     dense: DenseIndex
     lexical: LexicalIndex
+    sentences: DenseIndex  # one vector per sentence of every chunk
+    sent_owner: np.ndarray  # row of each sentence
+    sent_starts: np.ndarray  # document offsets of each sentence
+    sent_ends: np.ndarray
     folded_texts: list[str] = field(default_factory=list)  # t2s + lower-case, for term matching
     rebuilt: tuple[str, ...] = ()  # which derived files had to be rebuilt on load
     rows_by_doc: dict[str, np.ndarray] = field(default_factory=dict)
@@ -53,6 +58,11 @@ class Snapshot:
         """The chunk text folded to simplified, lower case (matching only; never shown)."""
         return self.folded_texts[row]
 
+    def sentences_of(self, row: int) -> np.ndarray:
+        """Indices (into the sentence index) of the sentences of chunk `row`."""
+        lo, hi = np.searchsorted(self.sent_owner, [row, row + 1])
+        return np.arange(lo, hi)
+
     def rows_for(self, doc_ids: list[str]) -> np.ndarray:
         """Rows belonging to any of `doc_ids` (for filtered search)."""
         parts = [self.rows_by_doc[d] for d in doc_ids if d in self.rows_by_doc]
@@ -65,13 +75,8 @@ def load_snapshot(store: Store, index_dir: Path, embedder: str, dim: int) -> Sna
     rows = store.chunk_rows(dim)
     stamp: dict[str, object] = {"generation": generation, "embedder": embedder, "rows": len(rows.texts)}
     rebuilt: list[str] = []
-    try:
-        dense = DenseIndex.load(index_dir / DENSE_FILE, stamp)
-    except StaleOrCorrupt as exc:
-        log.info("rebuilding dense index: %s", exc)
-        dense = DenseIndex.build(rows.vectors)
-        dense.save(index_dir / DENSE_FILE, stamp)
-        rebuilt.append(DENSE_FILE)
+    dense = _load_dense(index_dir / DENSE_FILE, stamp, rows.vectors, rebuilt)
+    sentences = _load_dense(index_dir / SENTENCE_FILE, dict(stamp, rows=len(rows.sent_owner)), rows.sent_vectors, rebuilt)
     try:
         lexical = LexicalIndex.load(index_dir / LEXICAL_FILE, stamp)
     except StaleOrCorrupt as exc:
@@ -92,7 +97,23 @@ def load_snapshot(store: Store, index_dir: Path, embedder: str, dim: int) -> Sna
         sources=store.doc_sources(),
         dense=dense,
         lexical=lexical,
+        sentences=sentences,
+        sent_owner=rows.sent_owner,
+        sent_starts=rows.sent_starts,
+        sent_ends=rows.sent_ends,
         folded_texts=[fold_long(t) for t in rows.texts],
         rebuilt=tuple(rebuilt),
         rows_by_doc={d: np.array(r, dtype=np.int64) for d, r in by_doc.items()},
     )
+
+
+def _load_dense(path: Path, stamp: dict[str, object], vectors: np.ndarray, rebuilt: list[str]) -> DenseIndex:
+    """Load a stamped FAISS file, or rebuild it from `vectors` (and save it) when unusable."""
+    try:
+        return DenseIndex.load(path, stamp)
+    except StaleOrCorrupt as exc:
+        log.info("rebuilding %s: %s", path.name, exc)
+        index = DenseIndex.build(vectors)
+        index.save(path, stamp)
+        rebuilt.append(path.name)
+        return index

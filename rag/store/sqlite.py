@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     text TEXT NOT NULL,
     hash TEXT NOT NULL,
     vector BLOB NOT NULL,
+    sent_spans TEXT NOT NULL DEFAULT '[]',
+    sent_vectors BLOB NOT NULL DEFAULT x'',
     UNIQUE (doc_id, ord)
 );
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(hash);
@@ -61,6 +63,15 @@ def chunk_hash(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class ChunkVectors:
+    """A chunk's embedding and its sentences' embeddings (spans relative to the chunk text)."""
+
+    vector: np.ndarray  # (dim,)
+    sent_spans: list[tuple[int, int]]
+    sent_vectors: np.ndarray  # (len(sent_spans), dim)
+
+
+@dataclass(frozen=True)
 class ChunkRows:
     """All chunks in store order, column-wise, as the derived indexes and searches need them."""
 
@@ -71,6 +82,10 @@ class ChunkRows:
     ends: list[int]
     texts: list[str]
     vectors: np.ndarray  # float32 (n, dim)
+    sent_owner: np.ndarray  # int64 row of each sentence
+    sent_starts: np.ndarray  # int64 document offsets
+    sent_ends: np.ndarray
+    sent_vectors: np.ndarray  # float32 (n_sentences, dim)
 
 
 @dataclass(frozen=True)
@@ -162,15 +177,20 @@ class Store:
         row = self._db.execute("SELECT content_hash FROM documents WHERE source=?", (source,)).fetchone()
         return None if row is None else str(row[0])
 
-    def cached_vectors(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+    def cached_vectors(self, hashes: Sequence[str], dim: int) -> dict[str, ChunkVectors]:
         """Embeddings already stored for any of these chunk hashes (the embedding cache)."""
-        out: dict[str, np.ndarray] = {}
+        out: dict[str, ChunkVectors] = {}
         wanted = list(dict.fromkeys(hashes))
         for i in range(0, len(wanted), 500):
             part = wanted[i : i + 500]
             marks = ",".join("?" * len(part))
-            for h, blob in self._db.execute(f"SELECT hash, vector FROM chunks WHERE hash IN ({marks})", part):
-                out[h] = np.frombuffer(blob, dtype=np.float32)
+            sql = f"SELECT hash, vector, sent_spans, sent_vectors FROM chunks WHERE hash IN ({marks})"
+            for h, blob, spans, sblob in self._db.execute(sql, part):
+                out[h] = ChunkVectors(
+                    np.frombuffer(blob, dtype=np.float32),
+                    [tuple(x) for x in json.loads(spans)],  # type: ignore[misc]
+                    np.frombuffer(sblob, dtype=np.float32).reshape(-1, dim),
+                )
         return out
 
     def documents(self) -> list[DocumentInfo]:
@@ -204,11 +224,20 @@ class Store:
     def chunk_rows(self, dim: int) -> ChunkRows:
         """Every chunk with its vector, in row-id order (the order derived indexes use)."""
         rows = self._db.execute(
-            "SELECT id, doc_id, ord, start, end, text, vector FROM chunks ORDER BY id"
+            "SELECT id, doc_id, ord, start, end, text, vector, sent_spans, sent_vectors FROM chunks ORDER BY id"
         ).fetchall()
         vectors = np.zeros((len(rows), dim), dtype=np.float32)
+        owner: list[int] = []
+        starts: list[int] = []
+        ends: list[int] = []
+        sent_parts: list[np.ndarray] = []
         for i, r in enumerate(rows):
             vectors[i] = np.frombuffer(r[6], dtype=np.float32)
+            spans = json.loads(r[7])
+            owner += [i] * len(spans)
+            starts += [r[3] + a for a, _ in spans]
+            ends += [r[3] + b for _, b in spans]
+            sent_parts.append(np.frombuffer(r[8], dtype=np.float32).reshape(-1, dim))
         return ChunkRows(
             ids=np.array([r[0] for r in rows], dtype=np.int64),
             doc_ids=[r[1] for r in rows],
@@ -217,6 +246,10 @@ class Store:
             ends=[r[4] for r in rows],
             texts=[r[5] for r in rows],
             vectors=vectors,
+            sent_owner=np.array(owner, dtype=np.int64),
+            sent_starts=np.array(starts, dtype=np.int64),
+            sent_ends=np.array(ends, dtype=np.int64),
+            sent_vectors=np.vstack(sent_parts) if sent_parts else np.zeros((0, dim), dtype=np.float32),
         )
 
     def doc_sources(self) -> dict[str, tuple[str, str]]:
@@ -249,11 +282,11 @@ class Store:
         encoding: str,
         metadata: dict[str, Any],
         chunks: Sequence[Chunk],
-        vectors: np.ndarray,
+        vectors: Sequence[ChunkVectors],
     ) -> str:
         """Insert or replace the document stored under `source` with its chunks, atomically."""
         if len(chunks) != len(vectors):
-            raise ValueError("one vector per chunk")
+            raise ValueError("one set of vectors per chunk")
         doc_id = doc_id_for(source)
         with self._tx():
             self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
@@ -264,10 +297,13 @@ class Store:
                  json.dumps(metadata, ensure_ascii=False), time.time()),
             )
             self._db.executemany(
-                "INSERT INTO chunks(doc_id, ord, start, end, text, hash, vector) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO chunks(doc_id, ord, start, end, text, hash, vector, sent_spans, sent_vectors) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (doc_id, c.ord, c.start, c.end, c.text, chunk_hash(c.text),
-                     np.ascontiguousarray(v, dtype=np.float32).tobytes())
+                     np.ascontiguousarray(v.vector, dtype=np.float32).tobytes(),
+                     json.dumps([list(x) for x in v.sent_spans]),
+                     np.ascontiguousarray(v.sent_vectors, dtype=np.float32).tobytes())
                     for c, v in zip(chunks, vectors, strict=True)
                 ],
             )

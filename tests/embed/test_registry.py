@@ -12,12 +12,6 @@ from rag.embed.use import UseEmbedder
 from rag.errors import ConfigError
 
 
-@pytest.fixture(scope="module")
-def use() -> Embedder:
-    """The default embedder, loaded once for the module."""
-    return get_embedder("use-multilingual")
-
-
 # --- names ----------------------------------------------------------------------------------
 def test_backend_table() -> None:
     assert set(BACKENDS) >= {"use-multilingual", "sbert"}
@@ -69,22 +63,23 @@ def test_default_setting_is_use_multilingual() -> None:
 
 
 # --- the default backend --------------------------------------------------------------------
-def test_default_backend(use: Embedder) -> None:
+def test_default_backend() -> None:
+    use = get_embedder(Settings.model_fields["embedder"].default)
     assert isinstance(use, UseEmbedder)
     assert use.name == "use-multilingual"
     assert use.dim == 512
 
 
-def test_default_vectors_are_normalised(use: Embedder) -> None:
-    vectors = use.embed(["长江三角洲", "Yangtze River Delta", "長江三角洲"])
+def test_default_vectors_are_normalised(use_embedder: Embedder) -> None:
+    vectors = use_embedder.embed(["长江三角洲", "Yangtze River Delta", "長江三角洲"])
     assert vectors.shape == (3, 512)
     assert vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert use.embed_query("长江三角洲").shape == (512,)
+    assert use_embedder.embed_query("长江三角洲").shape == (512,)
 
 
-def test_default_is_cross_lingual(use: Embedder) -> None:
-    zh, en, other = use.embed(
+def test_default_is_cross_lingual(use_embedder: Embedder) -> None:
+    zh, en, other = use_embedder.embed(
         [
             "长江三角洲区域一体化发展上升为国家战略。",
             "The integrated development of the Yangtze River Delta region "
