@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-DEFAULT_CMRC = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "cmrc2018" / "cmrc2018_trial.json"
+DEFAULT_CMRC = Path(__file__).resolve().parent / "data" / "cmrc2018" / "cmrc2018_trial.json"
 
 
 def export_cmrc(src: Path, docs_dir: Path) -> list[dict[str, object]]:

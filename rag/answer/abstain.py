@@ -2,8 +2,9 @@
 
 A logistic model over retrieval signals of the best hits: the top cosine, how far it stands
 above the query's median cosine to the collection (`gap`), and the share of the question's
-IDF-weighted evidence terms the best chunk contains (`coverage`). When the question has no
-evidence terms (an English question over Chinese text), a dense-only model decides.
+IDF-weighted evidence terms the best chunk contains (`coverage`). When less than half of the
+question can match the corpus lexically (an English question over Chinese text matches only its
+numbers), a dense-only model decides.
 
 The coefficients are fitted, not chosen: `python benchmarks/calibrate_floor.py` fits them on
 CMRC 2018 questions asked of their own contexts (answerable) and of the bundled corpus
@@ -22,6 +23,7 @@ from pathlib import Path
 from rag.retrieve.hybrid import Hit
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+MIN_EVIDENCE = 0.5  # below this share of lexically matchable question, coverage is not evidence
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def features(hits: Sequence[Hit]) -> dict[str, float]:
     """The signals the models read, from the best values among `hits`."""
     f = {"dense": max(h.dense for h in hits), "gap": max(h.gap for h in hits)}
     covs = [h.coverage for h in hits if h.coverage is not None]
-    if covs:
+    if covs and hits[0].evidence >= MIN_EVIDENCE:
         f["coverage"] = max(covs)
     return f
 

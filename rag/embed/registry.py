@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rag.embed.base import Embedder
-from rag.embed.sbert import SentenceTransformerEmbedder
+from rag.embed.sbert import SentenceTransformerEmbedder, canonical_model
 from rag.embed.use import UseEmbedder
 from rag.errors import ConfigError
 
@@ -14,17 +14,33 @@ BACKENDS: dict[str, type[Embedder]] = {
     "use-multilingual": UseEmbedder,
     "sbert": SentenceTransformerEmbedder,
 }
+#: Backends that take a model argument after the colon.
+_TAKES_MODEL = {"sbert"}
+
+
+def _unknown(spec: str) -> ConfigError:
+    choices = ", ".join(f"{n}:<model id or path>" if n in _TAKES_MODEL else n for n in BACKENDS)
+    return ConfigError(f"unknown embedder '{spec}'; valid choices: {choices} (or a model id org/name)")
 
 
 def _resolve(spec: str) -> tuple[type[Embedder], str]:
-    """`(backend class, argument)` for `spec`, without loading anything."""
+    """`(backend class, model argument)` for `spec`, without loading anything."""
+    spec = spec.strip()
     name, sep, arg = spec.partition(":")
-    if name in BACKENDS and (sep or name != "sbert"):
-        return BACKENDS[name], arg
-    if "/" in spec or Path(spec).is_dir():  # a bare hub id or local directory: sentence-transformers
-        return SentenceTransformerEmbedder, spec
-    choices = ", ".join(f"{n}:<model id or path>" if n == "sbert" else n for n in BACKENDS)
-    raise ConfigError(f"unknown embedder '{spec}'; valid choices: {choices} (or a model id / local path)")
+    if name in BACKENDS:
+        if name in _TAKES_MODEL:
+            if not sep:
+                raise _unknown(spec)
+            if not arg.strip():
+                raise ConfigError(f"'{spec}' names no model; use {name}:<model id or path>")
+            return BACKENDS[name], canonical_model(arg.strip())
+        if sep:
+            raise ConfigError(f"the '{name}' embedder takes no model argument (got '{spec}')")
+        return BACKENDS[name], ""
+    # A bare hub id (org/name) or an explicit local path goes to sentence-transformers.
+    if spec and ("/" in spec or spec.startswith((".", "~"))):
+        return SentenceTransformerEmbedder, canonical_model(spec)
+    raise _unknown(spec)
 
 
 def get_embedder(spec: str) -> Embedder:
@@ -36,4 +52,4 @@ def get_embedder(spec: str) -> Embedder:
 def embedder_name(spec: str) -> str:
     """The manifest name `spec` resolves to, without loading the model."""
     cls, arg = _resolve(spec)
-    return f"sbert:{arg}" if cls is SentenceTransformerEmbedder else spec
+    return f"sbert:{arg}" if cls is SentenceTransformerEmbedder else spec.strip()

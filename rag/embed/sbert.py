@@ -27,6 +27,12 @@ _PREFIXES: dict[str, tuple[str, str]] = {
 }
 
 
+def canonical_model(model: str) -> str:
+    """Local model folders are named by their absolute path, so every spelling names one index."""
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.is_dir() else model
+
+
 def prefixes_for(model: str) -> tuple[str, str]:
     """The (query, passage) prefixes a model wants, judged by its name; none if unknown."""
     base = Path(model).name.lower()
@@ -59,7 +65,7 @@ class SentenceTransformerEmbedder(Embedder):
         q, p = prefixes_for(model)
         self.query_prefix = q if query_prefix is None else query_prefix
         self.passage_prefix = p if passage_prefix is None else passage_prefix
-        self.name = f"sbert:{model}"
+        self.name = f"sbert:{canonical_model(model)}"
         get_dim = (
             getattr(self._model, "get_embedding_dimension", None)
             or self._model.get_sentence_embedding_dimension

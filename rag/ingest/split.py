@@ -44,7 +44,10 @@ def _emit(text: str, start: int, end: int, max_len: int, out: list[Span]) -> Non
         cut = max((m.end() for m in _SOFT.finditer(window)), default=0)
         if cut == 0 or cut < max_len // 2:  # no comma, or too early: cut hard (0 would loop)
             cut = max_len
-        out.append(Span(start, start + cut))
+        piece_end = start + cut
+        while text[piece_end - 1].isspace():  # a hard cut can land after a space
+            piece_end -= 1
+        out.append(Span(start, piece_end))
         start += cut
         while start < end and text[start].isspace():
             start += 1

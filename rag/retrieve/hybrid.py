@@ -25,6 +25,7 @@ class Hit:
     gap: float  # cosine above the median cosine of the query to the searched chunks
     lexical: float  # BM25 score
     coverage: float | None  # share of the query's IDF mass (evidence tokens) found in the chunk
+    evidence: float = 1.0  # share of the query's IDF mass that can match the corpus at all
     sentences: tuple[tuple[int, int, float], ...] = ()  # (doc start, doc end, cosine) per sentence
 
 
@@ -49,13 +50,15 @@ def retrieve(
     *,
     candidates: int = 50,
     rows: np.ndarray | None = None,
-    dense_weight: float = 0.5,
+    lexical_weight: float = 0.5,
 ) -> list[Hit]:
     """Top-`k` hits for `query`, optionally only among `rows`.
 
     Candidates are the dense top-`candidates` ∪ the lexical top-`candidates`; they are ranked by
     a weighted sum of max-normalised dense and BM25 scores (measured better than equal-weight RRF,
-    which ranks below BM25 alone on CMRC: see README).
+    which ranks below BM25 alone on CMRC: see README). The lexical weight is scaled by the share
+    of the question's IDF mass that can match the corpus at all: an English question over
+    Chinese text matches only its numbers, which must not outvote the dense channel.
     """
     if len(snap) == 0 or (rows is not None and len(rows) == 0):
         return []
@@ -73,13 +76,15 @@ def retrieve(
     dense_top = top_rows(dense_all, candidates, rows)
     lex_top = [r for r in top_rows(lex_all, candidates, rows) if lex_all[r] > 0]
     pool = list(dict.fromkeys(dense_top + lex_top))
-    fused = score_fusion(
-        [{r: float(dense_all[r]) for r in pool}, {r: float(lex_all[r]) for r in pool}],
-        [dense_weight, 1.0 - dense_weight],
-    )
-    best = sorted(pool, key=lambda r: -fused.get(r, 0.0))[:k]
     idf = snap.lexical.idf(snap.lexical.evidence_tokens(query.tokens))
     total = sum(idf.values())
+    share = total / (sum(snap.lexical.idf(query.tokens).values()) or 1.0)
+    w_lex = lexical_weight * share
+    fused = score_fusion(
+        [{r: float(dense_all[r]) for r in pool}, {r: float(lex_all[r]) for r in pool}],
+        [1.0 - w_lex, w_lex],
+    )
+    best = sorted(pool, key=lambda r: -fused.get(r, 0.0))[:k]
     hits = []
     for r in best:
         folded = snap.folded(r)
@@ -89,6 +94,6 @@ def retrieve(
         )
         hits.append(
             Hit(row=r, score=fused.get(r, 0.0), dense=float(dense_all[r]), gap=float(dense_all[r]) - median,
-                lexical=float(lex_all[r]), coverage=cov, sentences=sents)
+                lexical=float(lex_all[r]), coverage=cov, evidence=share, sentences=sents)
         )
     return hits

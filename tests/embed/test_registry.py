@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -23,14 +25,8 @@ def test_backend_table() -> None:
         "no-such-backend",
         "sbert",
         "USE-multilingual",
-        pytest.param(
-            "",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="registry bug: Path('').is_dir() is true, so '' resolves to the sbert "
-                "backend with no model instead of being reported as an unknown name",
-            ),
-        ),
+        "",
+        "corpus",  # an existing folder without a path separator is not taken for a model
     ],
 )
 def test_unknown_name_lists_valid_choices(spec: str) -> None:
@@ -89,3 +85,18 @@ def test_default_is_cross_lingual(use_embedder: Embedder) -> None:
     )
     assert float(zh @ en) > float(zh @ other) + 0.2
     assert float(zh @ en) > float(en @ other) + 0.2
+
+
+@pytest.mark.parametrize("spec", ["use-multilingual:x", "sbert:", "sbert:   "])
+def test_malformed_specs_are_config_errors(spec: str) -> None:
+    with pytest.raises(ConfigError):
+        get_embedder(spec)
+
+
+def test_local_model_paths_name_one_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    monkeypatch.chdir(tmp_path)
+    names = {embedder_name(f"sbert:{model}"), embedder_name(f"sbert:{model}/"), embedder_name("sbert:./model"),
+             embedder_name("./model")}
+    assert names == {f"sbert:{model.resolve()}"}

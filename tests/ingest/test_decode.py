@@ -42,6 +42,11 @@ SHORT_TRADITIONAL = [
 ]
 
 
+def _id(text: object) -> str:
+    """A short test id: the passage's length (whole files are `file`)."""
+    return f"{len(text)}ch" if isinstance(text, str) and len(text) < 100 else "file"
+
+
 def _sentences(text: str, lo: int, hi: int) -> list[str]:
     """Every sentence of `text` between `lo` and `hi` characters long."""
     parts = re.findall(r"[^。！？\n]+[。！？]?", text)
@@ -63,13 +68,17 @@ def test_passages_are_real_and_short() -> None:
         assert all(p in source for p in passages)
 
 
-@pytest.mark.parametrize("text", [SIMPLIFIED, TRADITIONAL, *SHORT_SIMPLIFIED, *SHORT_TRADITIONAL, "plain ASCII"])
+@pytest.mark.parametrize(
+    "text", [SIMPLIFIED, TRADITIONAL, *SHORT_SIMPLIFIED, *SHORT_TRADITIONAL, "plain ASCII"], ids=_id
+)
 def test_utf8_without_and_with_bom(text: str) -> None:
     _check(text.encode("utf-8"), text, {"utf-8"})
     _check(codecs.BOM_UTF8 + text.encode("utf-8"), text, {"utf-8-sig"})
 
 
-@pytest.mark.parametrize("text", [SIMPLIFIED, TRADITIONAL, *SHORT_SIMPLIFIED, *SHORT_TRADITIONAL])
+@pytest.mark.parametrize(
+    "text", [SIMPLIFIED, TRADITIONAL, *SHORT_SIMPLIFIED, *SHORT_TRADITIONAL], ids=_id
+)
 def test_utf16_and_utf32_with_bom(text: str) -> None:
     _check(text.encode("utf-16"), text, {"utf-16"})  # the platform's byte order, with BOM
     _check(codecs.BOM_UTF16_BE + text.encode("utf-16-be"), text, {"utf-16"})
@@ -77,23 +86,23 @@ def test_utf16_and_utf32_with_bom(text: str) -> None:
     _check(text.encode("utf-32"), text, {"utf-32"})
 
 
-@pytest.mark.parametrize("text", [SIMPLIFIED, *SHORT_SIMPLIFIED])
+@pytest.mark.parametrize("text", [SIMPLIFIED, *SHORT_SIMPLIFIED], ids=_id)
 @pytest.mark.parametrize("encoding", ["gb18030", "gbk"])
 def test_simplified_chinese_in_gb18030_or_gbk(text: str, encoding: str) -> None:
     _check(text.encode(encoding), text, {"gb18030"})
 
 
-@pytest.mark.parametrize("text", READ_AS_BIG5_BEFORE)
+@pytest.mark.parametrize("text", READ_AS_BIG5_BEFORE, ids=_id)
 def test_short_gb18030_is_not_read_as_big5(text: str) -> None:
     _check(text.encode("gb18030"), text, {"gb18030"})
 
 
-@pytest.mark.parametrize("text", [TRADITIONAL, *SHORT_TRADITIONAL])
+@pytest.mark.parametrize("text", [TRADITIONAL, *SHORT_TRADITIONAL], ids=_id)
 def test_traditional_chinese_in_big5(text: str) -> None:
     _check(text.encode("big5"), text, {"big5"})
 
 
-@pytest.mark.parametrize("text", [TRADITIONAL, *SHORT_TRADITIONAL])
+@pytest.mark.parametrize("text", [TRADITIONAL, *SHORT_TRADITIONAL], ids=_id)
 def test_traditional_chinese_in_gbk(text: str) -> None:
     _check(text.encode("gbk"), text, {"gb18030"})
 

@@ -31,9 +31,13 @@ def test_txt_from_the_corpus() -> None:
 
 
 def test_txt_in_gb18030_and_big5() -> None:
-    doc, encoding = load_document("notes.txt", "物流降本增效方案\n“物流是国民经济的经脉”。".encode("gb18030"))
+    doc, encoding = load_document(
+        "notes.txt", "物流降本增效方案\n“物流是国民经济的经脉”。".encode("gb18030")
+    )
     assert (doc.title, encoding) == ("物流降本增效方案", "gb18030")
-    doc, encoding = load_document("notes.TXT", "長三角一體化發展\n滬蘇浙皖將一起做許多大項目。".encode("big5"))
+    doc, encoding = load_document(
+        "notes.TXT", "長三角一體化發展\n滬蘇浙皖將一起做許多大項目。".encode("big5")
+    )
     assert (doc.title, encoding) == ("長三角一體化發展", "big5")
     assert doc.text == "長三角一體化發展\n滬蘇浙皖將一起做許多大項目。"
 
@@ -76,7 +80,9 @@ def test_markdown_heading_in_gbk() -> None:
     assert (doc.title, encoding) == ("物流“经脉”", "gb18030")
 
 
-@pytest.mark.parametrize("source", ["report.pdf", "scan.PNG", "data.csv", "page.html", "archive.tar.gz"])
+@pytest.mark.parametrize(
+    "source", ["report.pdf", "scan.PNG", "data.csv", "page.html", "archive.tar.gz"]
+)
 def test_unsupported_suffix_is_refused_naming_the_supported_types(source: str) -> None:
     with pytest.raises(UnsupportedFormat) as info:
         load_document(source, b"whatever")
@@ -89,7 +95,9 @@ def test_unsupported_suffix_is_refused_naming_the_supported_types(source: str) -
 
 
 def test_no_suffix_is_refused() -> None:
-    with pytest.raises(UnsupportedFormat, match=r"README: unsupported file type '\(none\)'; supported: "):
+    with pytest.raises(
+        UnsupportedFormat, match=r"README: unsupported file type '\(none\)'; supported: "
+    ):
         load_document("README", "正文。".encode())
 
 
@@ -103,7 +111,10 @@ def test_suffix_is_checked_before_the_bytes() -> None:
     [
         (b"", "empty"),
         (b"  \n\t ", "whitespace"),
-        ("\u200b\ufeff\u200b".encode(), "no text left"),  # only format characters: nothing after cleaning
+        (
+            "\u200b\ufeff\u200b".encode(),
+            "no text left",
+        ),  # only format characters: nothing after cleaning
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
     ],
 )
