@@ -21,7 +21,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = engine if engine is not None else await run_in_threadpool(Engine, settings)
+        app.state.engine = (
+            engine if engine is not None else await run_in_threadpool(Engine, settings)
+        )
         try:
             yield
         finally:
@@ -29,8 +31,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 app.state.engine.close()
             app.state.engine = None
 
-    app = FastAPI(title="rag-zh", version=__version__, lifespan=lifespan,
-                  description="Cited question answering over Chinese and English documents.")
+    app = FastAPI(
+        title="rag-zh",
+        version=__version__,
+        lifespan=lifespan,
+        description="Cited question answering over Chinese and English documents.",
+    )
     app.state.settings = settings
     app.state.engine = None
     errors.install(app)

@@ -19,7 +19,7 @@ class NotReady(RagError):
 
 def get_settings(request: Request) -> Settings:
     """The app's settings."""
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_engine(request: Request) -> Engine:
@@ -27,7 +27,7 @@ def get_engine(request: Request) -> Engine:
     engine = getattr(request.app.state, "engine", None)
     if engine is None:
         raise NotReady("the index is still loading")
-    return engine  # type: ignore[no-any-return]
+    return engine
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -133,13 +133,19 @@ def table(r: dict[str, Any]) -> str:
         ("corpus", f"{r['corpus']}: {r['documents']} docs, {r['failed_documents']} failed"),
         ("model load", f"{r['model_load_s']:.2f} s"),
         ("engine open (empty)", f"{r['open_s']:.2f} s"),
-        ("cold ingest", f"{r['ingest_s']:.2f} s, {r['chunks']} chunks, "
-                        f"{r['chunks_per_s']:.1f} chunks/s"),
+        (
+            "cold ingest",
+            f"{r['ingest_s']:.2f} s, {r['chunks']} chunks, {r['chunks_per_s']:.1f} chunks/s",
+        ),
         ("re-ingest (unchanged)", f"{r['reingest_s']:.3f} s, {r['reingest_changed']} changed"),
-        ("reopen (from disk)", f"{r['reopen_s']:.3f} s, rebuilt: "
-                               f"{', '.join(r['reopen_rebuilt']) or 'none'}"),
-        ("search p50 / p95", f"{r['search_p50_ms']:.1f} / {r['search_p95_ms']:.1f} ms "
-                             f"({r['queries']} queries)"),
+        (
+            "reopen (from disk)",
+            f"{r['reopen_s']:.3f} s, rebuilt: {', '.join(r['reopen_rebuilt']) or 'none'}",
+        ),
+        (
+            "search p50 / p95",
+            f"{r['search_p50_ms']:.1f} / {r['search_p95_ms']:.1f} ms ({r['queries']} queries)",
+        ),
         ("ask p50 / p95", f"{r['ask_p50_ms']:.1f} / {r['ask_p95_ms']:.1f} ms"),
         ("peak memory (maxrss)", f"{r['peak_rss_mib']:.0f} MiB"),
     ]
@@ -150,16 +156,35 @@ def table(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the benchmark, print a table (or JSON)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=Path("corpus"),
-                        help="folder of documents to ingest (default: corpus/)")
-    parser.add_argument("--index-dir", type=Path, default=None,
-                        help="empty or absent directory for the index (default: a temp dir)")
-    parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS,
-                        help="JSONL file with a 'question' per line (default: %(default)s)")
-    parser.add_argument("--queries", type=int, default=200,
-                        help="number of timed queries, cycling the questions (default: 200)")
-    parser.add_argument("--embedder", default=Settings.model_fields["embedder"].default,
-                        help="embedder spec, as RAG_EMBEDDER (default: %(default)s)")
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=Path("corpus"),
+        help="folder of documents to ingest (default: corpus/)",
+    )
+    parser.add_argument(
+        "--index-dir",
+        type=Path,
+        default=None,
+        help="empty or absent directory for the index (default: a temp dir)",
+    )
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        default=DEFAULT_QUESTIONS,
+        help="JSONL file with a 'question' per line (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--queries",
+        type=int,
+        default=200,
+        help="number of timed queries, cycling the questions (default: 200)",
+    )
+    parser.add_argument(
+        "--embedder",
+        default=Settings.model_fields["embedder"].default,
+        help="embedder spec, as RAG_EMBEDDER (default: %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
 

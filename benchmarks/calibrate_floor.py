@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cmrc import DEFAULT_CMRC, export_cmrc  # noqa: E402
+from cmrc import DEFAULT_CMRC, export_cmrc
 
-from rag.answer.abstain import CALIBRATION_FILE, features  # noqa: E402
-from rag.config import Settings  # noqa: E402
-from rag.engine import Engine  # noqa: E402
+from rag.answer.abstain import CALIBRATION_FILE, features
+from rag.config import Settings
+from rag.engine import Engine
 
 
 def collect(engine: Engine, questions: list[str], label: int) -> list[tuple[dict[str, float], int]]:
@@ -37,7 +37,9 @@ def collect(engine: Engine, questions: list[str], label: int) -> list[tuple[dict
     return [(features(engine.search(q, 10).hits), label) for q in questions]
 
 
-def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 5000, lr: float = 0.5) -> tuple[float, np.ndarray]:
+def fit(
+    x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 5000, lr: float = 0.5
+) -> tuple[float, np.ndarray]:
     """Class-balanced logistic regression by gradient descent on standardised features."""
     mu, sd = x.mean(0), x.std(0) + 1e-9
     xs = (x - mu) / sd
@@ -55,17 +57,27 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 5000, lr: f
 
 def main() -> None:
     """Fit, report separation, optionally write calibration.json."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--cmrc", type=Path, default=DEFAULT_CMRC)
     ap.add_argument("--corpus", type=Path, default=Path("corpus"))
-    ap.add_argument("--english", type=Path, default=Path(__file__).parent / "data" / "cmrc_en.jsonl")
-    ap.add_argument("--answer-rate", type=float, default=0.97, help="share of training positives to answer")
+    ap.add_argument(
+        "--english", type=Path, default=Path(__file__).parent / "data" / "cmrc_en.jsonl"
+    )
+    ap.add_argument(
+        "--answer-rate", type=float, default=0.97, help="share of training positives to answer"
+    )
     ap.add_argument("--write", action="store_true", help=f"write {CALIBRATION_FILE}")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         qs = export_cmrc(args.cmrc, Path(tmp) / "docs")
         texts = [str(q["question"]) for q in qs]
-        texts += [json.loads(line)["question"] for line in args.english.read_text(encoding="utf-8").splitlines() if line.strip()]
+        texts += [
+            json.loads(line)["question"]
+            for line in args.english.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
         own = Engine(Settings(index_dir=Path(tmp) / "cmrc_index"))
         own.ingest_paths([Path(tmp) / "docs"])
         ours = Engine(Settings(index_dir=Path(tmp) / "corpus_index"))
@@ -86,10 +98,16 @@ def main() -> None:
         p = 1 / (1 + np.exp(-(x @ w + bias)))
         acc_pos = float(((p >= 0.5) & (y == 1)).sum() / (y == 1).sum())
         acc_neg = float(((p < 0.5) & (y == 0)).sum() / (y == 0).sum())
-        print(f"{name:10s} n={len(y)} answered(pos)={acc_pos:.3f} refused(neg)={acc_neg:.3f} "
-              f"bias={bias:.3f} " + " ".join(f"{c}={v:.3f}" for c, v in zip(cols, w, strict=True)))
-        out[name] = {"bias": round(bias, 4), "weights": {c: round(float(v), 4) for c, v in zip(cols, w, strict=True)},
-                     "train_answered": round(acc_pos, 4), "train_refused": round(acc_neg, 4)}
+        print(
+            f"{name:10s} n={len(y)} answered(pos)={acc_pos:.3f} refused(neg)={acc_neg:.3f} "
+            f"bias={bias:.3f} " + " ".join(f"{c}={v:.3f}" for c, v in zip(cols, w, strict=True))
+        )
+        out[name] = {
+            "bias": round(bias, 4),
+            "weights": {c: round(float(v), 4) for c, v in zip(cols, w, strict=True)},
+            "train_answered": round(acc_pos, 4),
+            "train_refused": round(acc_neg, 4),
+        }
     if args.write:
         CALIBRATION_FILE.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {CALIBRATION_FILE}")

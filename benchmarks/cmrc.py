@@ -15,17 +15,27 @@ def export_cmrc(src: Path, docs_dir: Path) -> list[dict[str, object]]:
     for article in json.loads(src.read_text(encoding="utf-8"))["data"]:
         for para in article["paragraphs"]:
             name = f"{para['id']}.txt"
-            (docs_dir / name).write_text(f"{article.get('title', '')}\n{para['context']}", encoding="utf-8")
+            (docs_dir / name).write_text(
+                f"{article.get('title', '')}\n{para['context']}", encoding="utf-8"
+            )
             for qa in para["qas"]:
                 if not qa["question"].strip():
                     continue  # the trial set has one empty question
-                questions.append({
-                    "id": qa["id"], "question": qa["question"], "doc": name, "answerable": True, "kind": "cmrc",
-                    "answers": sorted({a["text"] for a in qa["answers"]}),
-                })
+                questions.append(
+                    {
+                        "id": qa["id"],
+                        "question": qa["question"],
+                        "doc": name,
+                        "answerable": True,
+                        "kind": "cmrc",
+                        "answers": sorted({a["text"] for a in qa["answers"]}),
+                    }
+                )
     return questions
 
 
 def write_jsonl(rows: list[dict[str, object]], path: Path) -> None:
     """Write rows as JSON lines."""
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )

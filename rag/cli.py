@@ -75,7 +75,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             if r.status == "failed":
                 print(f"failed: {r.reason}", file=sys.stderr)
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        print(f"{summary}; index holds {engine.store.count_documents()} documents, {engine.store.count_chunks()} chunks")
+        print(
+            f"{summary}; index holds {engine.store.count_documents()} documents, {engine.store.count_chunks()} chunks"
+        )
     return 1 if counts.get("failed") else 0
 
 
@@ -139,7 +141,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cols = ["n", "hit@1", "hit@5", "mrr@10", "answer_contains", "abstention", "false_abstention"]
     print(f"{'':14s}" + "".join(f"{c:>17s}" for c in cols))
     for name, m in [("overall", report["overall"]), *report["by_kind"].items()]:
-        cells = "".join(f"{m[c]:>17.3f}" if isinstance(m.get(c), float) else f"{m.get(c, '-')!s:>17s}" for c in cols)
+        cells = "".join(
+            f"{m[c]:>17.3f}" if isinstance(m.get(c), float) else f"{m.get(c, '-')!s:>17s}"
+            for c in cols
+        )
         print(f"{name:14s}{cells}")
     return 0
 
@@ -159,11 +164,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (shared options on every subcommand)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index-dir", type=Path, help="index directory (RAG_INDEX_DIR, default index/)")
-    common.add_argument("--embedder", help="embedder name or sentence-transformers model (RAG_EMBEDDER)")
+    common.add_argument(
+        "--index-dir", type=Path, help="index directory (RAG_INDEX_DIR, default index/)"
+    )
+    common.add_argument(
+        "--embedder", help="embedder name or sentence-transformers model (RAG_EMBEDDER)"
+    )
     common.add_argument("--json", action="store_true", help="print JSON")
 
-    parser = argparse.ArgumentParser(prog="rag", description="Cited question answering over your documents.")
+    parser = argparse.ArgumentParser(
+        prog="rag", description="Cited question answering over your documents."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", parents=[common], help="add or update files and folders")

@@ -13,7 +13,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", frozen=True)
 
-    index_dir: Path = Field(Path("index"), description="Where the SQLite store and derived indexes live.")
+    index_dir: Path = Field(
+        Path("index"), description="Where the SQLite store and derived indexes live."
+    )
     embedder: str = Field(
         "use-multilingual",
         description="Embedding backend name, or a sentence-transformers model id / local path.",
@@ -23,12 +25,16 @@ class Settings(BaseSettings):
     # Chunking: target size in characters; neighbouring chunks share `chunk_overlap` sentences.
     chunk_size: int = Field(400, ge=50, le=8000)
     chunk_overlap: int = Field(1, ge=0, le=5)
-    max_file_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Files larger than this are refused.")
+    max_file_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, description="Files larger than this are refused."
+    )
 
     # Retrieval
     top_k: int = Field(5, ge=1)
     max_top_k: int = Field(50, ge=1)
-    candidates: int = Field(50, ge=1, description="Candidates drawn from each retriever before fusion.")
+    candidates: int = Field(
+        50, ge=1, description="Candidates drawn from each retriever before fusion."
+    )
     max_query_chars: int = Field(2000, ge=1)
     # Floor on the answerability probability (0..1) below which the answer is "not found".
     # The model behind it is fitted by `python benchmarks/calibrate_floor.py`; 0.5 is its

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rag.answer.extractive import compose_answer
 from rag.config import Settings
 from rag.embed.base import Embedder
@@ -21,9 +23,9 @@ from rag.errors import DocumentError, EmbedderMismatch, InputError, NotFound, Ra
 from rag.index.tokenize import warm_up
 from rag.ingest.loaders import supported_suffixes
 from rag.ingest.pipeline import Prepared, content_hash, prepare, read_file
+from rag.ingest.split import sentence_spans
 from rag.retrieve.hybrid import Hit, Query, analyse, retrieve
 from rag.retrieve.snapshot import Snapshot, load_snapshot
-from rag.ingest.split import sentence_spans
 from rag.store.sqlite import ChunkVectors, Store, chunk_hash, doc_id_for
 from rag.types import Answer, DocumentInfo, IngestResult, Passage
 
@@ -68,7 +70,9 @@ class Engine:
 
     # --- state ------------------------------------------------------------------------------
     def _load_snapshot(self) -> Snapshot:
-        return load_snapshot(self.store, self.settings.index_dir, self.embedder.name, self.embedder.dim)
+        return load_snapshot(
+            self.store, self.settings.index_dir, self.embedder.name, self.embedder.dim
+        )
 
     @property
     def snapshot(self) -> Snapshot:
@@ -127,15 +131,19 @@ class Engine:
         for p in paths:
             if p.is_dir():
                 for f in sorted(p.rglob("*")):
-                    if f.is_file() and f.suffix.lower() in suffixes and not any(
-                        part.startswith(".") for part in f.relative_to(p).parts
+                    if (
+                        f.is_file()
+                        and f.suffix.lower() in suffixes
+                        and not any(part.startswith(".") for part in f.relative_to(p).parts)
                     ):
                         out.append((f, f.relative_to(p).as_posix()))
             else:
                 out.append((p, p.name))
         return out
 
-    def ingest_bytes(self, source: str, data: bytes, metadata: dict[str, Any] | None = None) -> IngestResult:
+    def ingest_bytes(
+        self, source: str, data: bytes, metadata: dict[str, Any] | None = None
+    ) -> IngestResult:
         """Ingest one document given as bytes; raises `DocumentError` on bad input (index untouched)."""
         result = self._ingest_one(source, data, metadata or {})
         with self._write_lock:
@@ -147,22 +155,38 @@ class Engine:
         digest = content_hash(data, metadata)
         previous = self.store.content_hash(source)
         if previous == digest:
-            return IngestResult(source=source, status="unchanged", doc_id=doc_id,
-                                chunks=self.store.document(doc_id).chunks)
+            return IngestResult(
+                source=source,
+                status="unchanged",
+                doc_id=doc_id,
+                chunks=self.store.document(doc_id).chunks,
+            )
         prepared = prepare(
-            source, data,
-            chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap,
-            max_bytes=self.settings.max_file_bytes, metadata=metadata,
+            source,
+            data,
+            chunk_size=self.settings.chunk_size,
+            chunk_overlap=self.settings.chunk_overlap,
+            max_bytes=self.settings.max_file_bytes,
+            metadata=metadata,
         )
         vectors = self._embed_chunks(prepared)
         with self._write_lock:
             self.store.put_document(
-                source=source, title=prepared.document.title, text=prepared.document.text,
-                content_hash=prepared.content_hash, encoding=prepared.encoding,
-                metadata=prepared.document.metadata, chunks=prepared.chunks, vectors=vectors,
+                source=source,
+                title=prepared.document.title,
+                text=prepared.document.text,
+                content_hash=prepared.content_hash,
+                encoding=prepared.encoding,
+                metadata=prepared.document.metadata,
+                chunks=prepared.chunks,
+                vectors=vectors,
             )
-        return IngestResult(source=source, status="updated" if previous else "added", doc_id=doc_id,
-                            chunks=len(prepared.chunks))
+        return IngestResult(
+            source=source,
+            status="updated" if previous else "added",
+            doc_id=doc_id,
+            chunks=len(prepared.chunks),
+        )
 
     def _embed_chunks(self, prepared: Prepared) -> list[ChunkVectors]:
         """Chunk and sentence vectors, reusing stored ones for chunks with the same text hash."""
@@ -197,13 +221,17 @@ class Engine:
         if not text or not text.strip():
             raise InputError("the query is empty")
         if len(text) > self.settings.max_query_chars:
-            raise InputError(f"the query is {len(text)} characters; the limit is {self.settings.max_query_chars}")
+            raise InputError(
+                f"the query is {len(text)} characters; the limit is {self.settings.max_query_chars}"
+            )
         k = self.settings.top_k if top_k is None else top_k
         if not 1 <= k <= self.settings.max_top_k:
             raise InputError(f"top_k must be between 1 and {self.settings.max_top_k}, not {k}")
         return k
 
-    def _filter_rows(self, snap: Snapshot, sources: Iterable[str] | None, doc_ids: Iterable[str] | None) -> np.ndarray | None:
+    def _filter_rows(
+        self, snap: Snapshot, sources: Iterable[str] | None, doc_ids: Iterable[str] | None
+    ) -> np.ndarray | None:
         wanted: list[str] = []
         if sources:
             by_source = {src: d for d, (src, _) in snap.sources.items()}
@@ -215,8 +243,12 @@ class Engine:
         return snap.rows_for(wanted)
 
     def search(
-        self, query: str, top_k: int | None = None, *,
-        sources: Iterable[str] | None = None, doc_ids: Iterable[str] | None = None,
+        self,
+        query: str,
+        top_k: int | None = None,
+        *,
+        sources: Iterable[str] | None = None,
+        doc_ids: Iterable[str] | None = None,
     ) -> SearchResult:
         """Hybrid search; `sources`/`doc_ids` restrict it to those documents."""
         k = self._check_query(query, top_k)
@@ -224,25 +256,45 @@ class Engine:
         analysed = analyse(query.strip(), self.embedder)
         rows = self._filter_rows(snap, sources, doc_ids)
         hits = retrieve(snap, analysed, k, candidates=self.settings.candidates, rows=rows)
-        return SearchResult(query=query, passages=tuple(self._passage(snap, h) for h in hits),
-                            hits=tuple(hits), analysed=analysed, idf=snap.lexical.idf(analysed.tokens))
+        return SearchResult(
+            query=query,
+            passages=tuple(self._passage(snap, h) for h in hits),
+            hits=tuple(hits),
+            analysed=analysed,
+            idf=snap.lexical.idf(analysed.tokens),
+        )
 
     @staticmethod
     def _passage(snap: Snapshot, hit: Hit) -> Passage:
         source, title = snap.sources.get(snap.doc_ids[hit.row], ("", ""))
         return Passage(
-            chunk_id=snap.chunk_id(hit.row), doc_id=snap.doc_ids[hit.row], source=source, title=title,
-            text=snap.texts[hit.row], score=round(hit.score, 6), start=snap.starts[hit.row], end=snap.ends[hit.row],
+            chunk_id=snap.chunk_id(hit.row),
+            doc_id=snap.doc_ids[hit.row],
+            source=source,
+            title=title,
+            text=snap.texts[hit.row],
+            score=round(hit.score, 6),
+            start=snap.starts[hit.row],
+            end=snap.ends[hit.row],
         )
 
     def ask(
-        self, question: str, top_k: int | None = None, *,
-        sources: Iterable[str] | None = None, doc_ids: Iterable[str] | None = None,
+        self,
+        question: str,
+        top_k: int | None = None,
+        *,
+        sources: Iterable[str] | None = None,
+        doc_ids: Iterable[str] | None = None,
     ) -> Answer:
         """Retrieve and compose an extractive, cited answer (or say the documents lack one)."""
         result = self.search(question, top_k, sources=sources, doc_ids=doc_ids)
-        return compose_answer(result.analysed, result.passages, result.hits,
-                              idf=result.idf, floor=self.settings.relevance_floor)
+        return compose_answer(
+            result.analysed,
+            result.passages,
+            result.hits,
+            idf=result.idf,
+            floor=self.settings.relevance_floor,
+        )
 
 
 def open_engine(settings: Settings) -> Engine:

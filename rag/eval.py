@@ -64,11 +64,16 @@ def load_questions(path: Path) -> list[EvalQuestion]:
             continue
         try:
             row = json.loads(line)
-            out.append(EvalQuestion(
-                id=str(row.get("id", n)), question=str(row["question"]),
-                answers=tuple(str(a) for a in row.get("answers") or ()), doc=row.get("doc"),
-                answerable=bool(row.get("answerable", True)), kind=str(row.get("kind", "all")),
-            ))
+            out.append(
+                EvalQuestion(
+                    id=str(row.get("id", n)),
+                    question=str(row["question"]),
+                    answers=tuple(str(a) for a in row.get("answers") or ()),
+                    doc=row.get("doc"),
+                    answerable=bool(row.get("answerable", True)),
+                    kind=str(row.get("kind", "all")),
+                )
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{path}:{n}: not a valid eval line ({exc})") from exc
     if not out:
@@ -123,10 +128,15 @@ def report(rows: list[EvalRow]) -> dict[str, Any]:
     by_kind: dict[str, list[EvalRow]] = defaultdict(list)
     for r in rows:
         by_kind[r.kind].append(r)
-    return {"overall": summarize(rows), "by_kind": {k: summarize(v) for k, v in sorted(by_kind.items())}}
+    return {
+        "overall": summarize(rows),
+        "by_kind": {k: summarize(v) for k, v in sorted(by_kind.items())},
+    }
 
 
-def run_eval(engine: Answerer, questions: list[EvalQuestion]) -> tuple[dict[str, Any], list[EvalRow]]:
+def run_eval(
+    engine: Answerer, questions: list[EvalQuestion]
+) -> tuple[dict[str, Any], list[EvalRow]]:
     """Evaluate every question; returns the report and the per-question rows."""
     rows = [evaluate_one(engine, q) for q in questions]
     return report(rows), rows

@@ -9,7 +9,14 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep
-from api.schemas import AskRequest, AskResponse, CitationOut, PassageOut, SearchRequest, SearchResponse
+from api.schemas import (
+    AskRequest,
+    AskResponse,
+    CitationOut,
+    PassageOut,
+    SearchRequest,
+    SearchResponse,
+)
 
 router = APIRouter(prefix="/v1", tags=["query"])
 
@@ -20,11 +27,15 @@ async def search(body: SearchRequest, engine: EngineDep) -> SearchResponse:
     t0 = time.perf_counter()
     f = body.filter
     result = await run_in_threadpool(
-        engine.search, body.query, body.top_k,
-        sources=f.sources if f else None, doc_ids=f.doc_ids if f else None,
+        engine.search,
+        body.query,
+        body.top_k,
+        sources=f.sources if f else None,
+        doc_ids=f.doc_ids if f else None,
     )
     return SearchResponse(
-        query=body.query, results=[PassageOut(**asdict(p)) for p in result.passages],
+        query=body.query,
+        results=[PassageOut(**asdict(p)) for p in result.passages],
         took_ms=round(1000 * (time.perf_counter() - t0), 2),
     )
 
@@ -35,11 +46,17 @@ async def ask(body: AskRequest, engine: EngineDep) -> AskResponse:
     t0 = time.perf_counter()
     f = body.filter
     answer = await run_in_threadpool(
-        engine.ask, body.question, body.top_k,
-        sources=f.sources if f else None, doc_ids=f.doc_ids if f else None,
+        engine.ask,
+        body.question,
+        body.top_k,
+        sources=f.sources if f else None,
+        doc_ids=f.doc_ids if f else None,
     )
     return AskResponse(
-        question=answer.question, answer=answer.answer, answerable=answer.answerable, mode=answer.mode,
+        question=answer.question,
+        answer=answer.answer,
+        answerable=answer.answerable,
+        mode=answer.mode,
         citations=[CitationOut(**asdict(c)) for c in answer.citations],
         passages=[PassageOut(**asdict(p)) for p in answer.passages],
         took_ms=round(1000 * (time.perf_counter() - t0), 2),

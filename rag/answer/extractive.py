@@ -52,19 +52,39 @@ def compose_answer(
     conf = load_model().confidence(hits)
     if not passages or conf < floor:
         return Answer(
-            question=query.text, answer=NOT_FOUND_ZH if is_chinese(query.text) else NOT_FOUND_EN,
-            answerable=False, mode="extractive", citations=(), passages=tuple(passages), confidence=conf,
+            question=query.text,
+            answer=NOT_FOUND_ZH if is_chinese(query.text) else NOT_FOUND_EN,
+            answerable=False,
+            mode="extractive",
+            citations=(),
+            passages=tuple(passages),
+            confidence=conf,
         )
     chosen = select_sentences(query, passages, hits, idf)
     parts, citations = [], []
     for c in chosen:
         marker = c.passage + 1
         parts.append(f"{c.text}[{marker}]")
-        citations.append(Citation(marker=marker, chunk_id=passages[c.passage].chunk_id,
-                                  source=passages[c.passage].source, start=c.start, end=c.end, quote=c.text))
+        citations.append(
+            Citation(
+                marker=marker,
+                chunk_id=passages[c.passage].chunk_id,
+                source=passages[c.passage].source,
+                start=c.start,
+                end=c.end,
+                quote=c.text,
+            )
+        )
     joiner = "" if is_chinese(" ".join(c.text for c in chosen)) else " "
-    return Answer(question=query.text, answer=joiner.join(parts), answerable=True, mode="extractive",
-                  citations=tuple(citations), passages=tuple(passages), confidence=conf)
+    return Answer(
+        question=query.text,
+        answer=joiner.join(parts),
+        answerable=True,
+        mode="extractive",
+        citations=tuple(citations),
+        passages=tuple(passages),
+        confidence=conf,
+    )
 
 
 def select_sentences(
@@ -87,7 +107,12 @@ def select_sentences(
             text = p.text[start - p.start : end - p.start]
             folded = fold(text)
             lex = sum(w for t, w in idf.items() if t in folded) / total
-            s = W_DENSE * cos + W_LEX * lex + W_TYPE * type_match(kind, text) + W_PASSAGE * h.score / top_score
+            s = (
+                W_DENSE * cos
+                + W_LEX * lex
+                + W_TYPE * type_match(kind, text)
+                + W_PASSAGE * h.score / top_score
+            )
             scored.append(Candidate(i, start, end, text, s))
     if not scored:
         return []

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import re
 
-_NUMBER_Q = re.compile(r"多少|几[个项家年月天位种大条次%％]?|多大|多高|多长|多远|百分之|比例|how (many|much|large|big|long|far)|what (percentage|share|number)", re.I)
-_TIME_Q = re.compile(r"什么时候|何时|哪一?年|哪一?天|几月|时间范围|哪几年|when\b|what year|which year", re.I)
-_WHO_Q = re.compile(r"谁|哪位|哪些(单位|部门|机构|企业|人)|由哪|who\b|which (organi[sz]ations?|companies|agencies)", re.I)
+_NUMBER_Q = re.compile(
+    r"多少|几[个项家年月天位种大条次%％]?|多大|多高|多长|多远|百分之|比例|how (many|much|large|big|long|far)|what (percentage|share|number)",
+    re.I,
+)
+_TIME_Q = re.compile(
+    r"什么时候|何时|哪一?年|哪一?天|几月|时间范围|哪几年|when\b|what year|which year", re.I
+)
+_WHO_Q = re.compile(
+    r"谁|哪位|哪些(单位|部门|机构|企业|人)|由哪|who\b|which (organi[sz]ations?|companies|agencies)",
+    re.I,
+)
 _PLACE_Q = re.compile(r"哪里|哪儿|何处|从哪|where\b", re.I)
 _HAS_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿两]+[个项家年月日天位种大条次%％倍]")
-_HAS_TIME = re.compile(r"\d{4}\s*年|\d{1,2}\s*月|[一二三四五六七八九十]+月|今年|去年|明年|\d{4}[-/]\d{1,2}")
+_HAS_TIME = re.compile(
+    r"\d{4}\s*年|\d{1,2}\s*月|[一二三四五六七八九十]+月|今年|去年|明年|\d{4}[-/]\d{1,2}"
+)
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 

@@ -23,7 +23,9 @@ class Embedder(ABC):
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         """Embed one batch of texts (`kind` lets asymmetric models add query/passage prefixes)."""
 
-    def embed(self, texts: Sequence[str], kind: Kind = "passage", batch_size: int = 64) -> np.ndarray:
+    def embed(
+        self, texts: Sequence[str], kind: Kind = "passage", batch_size: int = 64
+    ) -> np.ndarray:
         """Embed any number of texts in batches; returns an (n, dim) L2-normalised float32 array."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

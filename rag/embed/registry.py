@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rag.embed.base import Embedder
 from rag.embed.sbert import SentenceTransformerEmbedder, canonical_model
 from rag.embed.use import UseEmbedder
@@ -20,7 +18,9 @@ _TAKES_MODEL = {"sbert"}
 
 def _unknown(spec: str) -> ConfigError:
     choices = ", ".join(f"{n}:<model id or path>" if n in _TAKES_MODEL else n for n in BACKENDS)
-    return ConfigError(f"unknown embedder '{spec}'; valid choices: {choices} (or a model id org/name)")
+    return ConfigError(
+        f"unknown embedder '{spec}'; valid choices: {choices} (or a model id org/name)"
+    )
 
 
 def _resolve(spec: str) -> tuple[type[Embedder], str]:

@@ -29,7 +29,9 @@ class LexicalIndex:
         mass = sum(self.doc_freq.values()) or 1
         # Share of the corpus's token occurrences that are Latin words: below LATIN_SCRIPT_MIN,
         # a Latin query word's absence says nothing (an English question over Chinese text).
-        self.latin_share = sum(n for t, n in self.doc_freq.items() if _LATIN_WORD.fullmatch(t)) / mass
+        self.latin_share = (
+            sum(n for t, n in self.doc_freq.items() if _LATIN_WORD.fullmatch(t)) / mass
+        )
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
@@ -53,7 +55,7 @@ class LexicalIndex:
         payload = read_stamped(path, dict(stamp, kind="lexical"))
         try:
             # The file is our own (checksummed, in our index dir), not untrusted input.
-            bm25, vocab, n = pickle.loads(payload)  # noqa: S301
+            bm25, vocab, n = pickle.loads(payload)
         except Exception as exc:
             raise StaleOrCorrupt(f"{path.name}: cannot unpickle ({exc})") from exc
         return cls(bm25, vocab, n)
@@ -69,7 +71,9 @@ class LexicalIndex:
         script (else an English question over Chinese text would look off-topic by vocabulary alone).
         """
         latin_counts = self.latin_share >= LATIN_SCRIPT_MIN
-        return [t for t in tokens if latin_counts or t in self.doc_freq or not _LATIN_WORD.fullmatch(t)]
+        return [
+            t for t in tokens if latin_counts or t in self.doc_freq or not _LATIN_WORD.fullmatch(t)
+        ]
 
     def idf(self, tokens: Sequence[str]) -> dict[str, float]:
         """BM25-style IDF of each distinct query token; tokens the corpus lacks get the maximum."""

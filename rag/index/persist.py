@@ -50,7 +50,10 @@ def read_stamped(path: Path, expect: dict[str, Any]) -> bytes:
     except ValueError as exc:
         raise StaleOrCorrupt(f"{path.name}: damaged header") from exc
     payload = data[start + n :]
-    if head.get("size") != len(payload) or head.get("sha256") != hashlib.sha256(payload).hexdigest():
+    if (
+        head.get("size") != len(payload)
+        or head.get("sha256") != hashlib.sha256(payload).hexdigest()
+    ):
         raise StaleOrCorrupt(f"{path.name}: checksum mismatch (damaged)")
     for key, value in expect.items():
         if head.get(key) != value:

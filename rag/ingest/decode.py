@@ -49,7 +49,9 @@ def decode_bytes(data: bytes, name: str = "<bytes>") -> tuple[str, str]:
             try:
                 return _check_text(data.decode(enc), name), enc
             except UnicodeDecodeError as exc:
-                raise DocumentError(f"{name}: has a {enc} byte-order mark but is not valid {enc}") from exc
+                raise DocumentError(
+                    f"{name}: has a {enc} byte-order mark but is not valid {enc}"
+                ) from exc
     if b"\x00" in data[:8192]:
         raise DocumentError(f"{name}: looks like a binary file (NUL bytes), not text")
     try:
@@ -109,5 +111,7 @@ def _check_text(text: str, name: str) -> str:
     sample = text[:20000]
     bad = sum(1 for ch in sample if ch in _CONTROL)
     if bad > max(8, len(sample) // 100):
-        raise DocumentError(f"{name}: looks like a binary file ({bad} control characters), not text")
+        raise DocumentError(
+            f"{name}: looks like a binary file ({bad} control characters), not text"
+        )
     return text

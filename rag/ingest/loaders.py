@@ -42,7 +42,9 @@ def supported_suffixes() -> list[str]:
     return sorted(LOADERS)
 
 
-def load_document(source: str, data: bytes, metadata: dict[str, object] | None = None) -> tuple[Document, str]:
+def load_document(
+    source: str, data: bytes, metadata: dict[str, object] | None = None
+) -> tuple[Document, str]:
     """Parse `data` (named `source`) into a normalised `Document`; returns it and the detected encoding."""
     suffix = PurePath(source).suffix.lower()
     loader = LOADERS.get(suffix)

@@ -39,7 +39,9 @@ def read_file(path: Path, max_bytes: int) -> bytes:
         raise DocumentError(f"{path}: not a regular file")
     size = path.stat().st_size
     if size > max_bytes:
-        raise DocumentTooLarge(f"{path}: {size} bytes is over the limit of {max_bytes} bytes (RAG_MAX_FILE_BYTES)")
+        raise DocumentTooLarge(
+            f"{path}: {size} bytes is over the limit of {max_bytes} bytes (RAG_MAX_FILE_BYTES)"
+        )
     return path.read_bytes()
 
 
@@ -54,7 +56,9 @@ def prepare(
 ) -> Prepared:
     """Validate, parse and chunk one document; raises `DocumentError` subclasses on bad input."""
     if len(data) > max_bytes:
-        raise DocumentTooLarge(f"{source}: {len(data)} bytes is over the limit of {max_bytes} bytes")
+        raise DocumentTooLarge(
+            f"{source}: {len(data)} bytes is over the limit of {max_bytes} bytes"
+        )
     document, encoding = load_document(source, data, metadata)
     chunks = make_chunks(doc_id_for(source), document.text, chunk_size, chunk_overlap)
     if not chunks:

@@ -61,4 +61,8 @@ SENTENCE_MIN = 4  # shorter fragments are not embedded or quoted on their own
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """The `(start, end)` of each answer-sized sentence of a chunk, as embedded and quoted."""
-    return [(s.start, s.end) for s in split_sentences(text, SENTENCE_MAX) if s.end - s.start >= SENTENCE_MIN]
+    return [
+        (s.start, s.end)
+        for s in split_sentences(text, SENTENCE_MAX)
+        if s.end - s.start >= SENTENCE_MIN
+    ]

@@ -7,7 +7,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 
-def rrf(rankings: Sequence[Sequence[int]], weights: Sequence[float] | None = None, k: float = 60.0) -> dict[int, float]:
+def rrf(
+    rankings: Sequence[Sequence[int]], weights: Sequence[float] | None = None, k: float = 60.0
+) -> dict[int, float]:
     """Weighted reciprocal-rank fusion: `Σ w / (k + rank)` over the lists each row appears in."""
     weights = weights or [1.0] * len(rankings)
     fused: dict[int, float] = {}
@@ -17,7 +19,9 @@ def rrf(rankings: Sequence[Sequence[int]], weights: Sequence[float] | None = Non
     return fused
 
 
-def score_fusion(scores: Sequence[Mapping[int, float]], weights: Sequence[float]) -> dict[int, float]:
+def score_fusion(
+    scores: Sequence[Mapping[int, float]], weights: Sequence[float]
+) -> dict[int, float]:
     """Weighted sum of per-list max-normalised scores (a row missing from a list scores 0 there)."""
     fused: dict[int, float] = {}
     for table, w in zip(scores, weights, strict=True):

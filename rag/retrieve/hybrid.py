@@ -11,7 +11,6 @@ from rag.index.tokenize import tokenize
 from rag.retrieve.fusion import score_fusion, top_rows
 from rag.retrieve.snapshot import Snapshot
 
-
 SENTENCE_BLEND = 0.5
 
 
@@ -90,10 +89,19 @@ def retrieve(
         folded = snap.folded(r)
         cov = sum(w for t, w in idf.items() if t in folded) / total if total > 0 else None
         sents = tuple(
-            (int(snap.sent_starts[j]), int(snap.sent_ends[j]), float(sent_cos[j])) for j in snap.sentences_of(r)
+            (int(snap.sent_starts[j]), int(snap.sent_ends[j]), float(sent_cos[j]))
+            for j in snap.sentences_of(r)
         )
         hits.append(
-            Hit(row=r, score=fused.get(r, 0.0), dense=float(dense_all[r]), gap=float(dense_all[r]) - median,
-                lexical=float(lex_all[r]), coverage=cov, evidence=share, sentences=sents)
+            Hit(
+                row=r,
+                score=fused.get(r, 0.0),
+                dense=float(dense_all[r]),
+                gap=float(dense_all[r]) - median,
+                lexical=float(lex_all[r]),
+                coverage=cov,
+                evidence=share,
+                sentences=sents,
+            )
         )
     return hits

@@ -73,10 +73,19 @@ def load_snapshot(store: Store, index_dir: Path, embedder: str, dim: int) -> Sna
     """Load derived indexes stamped with the store's generation, rebuilding any missing/stale/corrupt one."""
     generation = store.generation()
     rows = store.chunk_rows(dim)
-    stamp: dict[str, object] = {"generation": generation, "embedder": embedder, "rows": len(rows.texts)}
+    stamp: dict[str, object] = {
+        "generation": generation,
+        "embedder": embedder,
+        "rows": len(rows.texts),
+    }
     rebuilt: list[str] = []
     dense = _load_dense(index_dir / DENSE_FILE, stamp, rows.vectors, rebuilt)
-    sentences = _load_dense(index_dir / SENTENCE_FILE, dict(stamp, rows=len(rows.sent_owner)), rows.sent_vectors, rebuilt)
+    sentences = _load_dense(
+        index_dir / SENTENCE_FILE,
+        dict(stamp, rows=len(rows.sent_owner)),
+        rows.sent_vectors,
+        rebuilt,
+    )
     try:
         lexical = LexicalIndex.load(index_dir / LEXICAL_FILE, stamp)
     except StaleOrCorrupt as exc:
@@ -107,7 +116,9 @@ def load_snapshot(store: Store, index_dir: Path, embedder: str, dim: int) -> Sna
     )
 
 
-def _load_dense(path: Path, stamp: dict[str, object], vectors: np.ndarray, rebuilt: list[str]) -> DenseIndex:
+def _load_dense(
+    path: Path, stamp: dict[str, object], vectors: np.ndarray, rebuilt: list[str]
+) -> DenseIndex:
     """Load a stamped FAISS file, or rebuild it from `vectors` (and save it) when unusable."""
     try:
         return DenseIndex.load(path, stamp)

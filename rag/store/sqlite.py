@@ -117,7 +117,9 @@ class Store:
         if version is None:
             self._set_meta("schema_version", str(SCHEMA_VERSION))
         elif int(version) > SCHEMA_VERSION:
-            raise IndexError_(f"{path}: schema version {version} is newer than this program ({SCHEMA_VERSION})")
+            raise IndexError_(
+                f"{path}: schema version {version} is newer than this program ({SCHEMA_VERSION})"
+            )
 
     def close(self) -> None:
         """Close the connection."""
@@ -157,7 +159,9 @@ class Store:
             )
         stored_dim = int(self._meta("dim") or 0)
         if dim is not None and stored_dim and stored_dim != dim and self.count_chunks() > 0:
-            raise EmbedderMismatch(f"index vectors have dimension {stored_dim}, embedder '{name}' gives {dim}")
+            raise EmbedderMismatch(
+                f"index vectors have dimension {stored_dim}, embedder '{name}' gives {dim}"
+            )
         with self._tx():
             self._set_meta("embedder", name)
             if dim is not None:
@@ -174,7 +178,9 @@ class Store:
 
     def content_hash(self, source: str) -> str | None:
         """The content hash stored for `source`, or None when it is not indexed."""
-        row = self._db.execute("SELECT content_hash FROM documents WHERE source=?", (source,)).fetchone()
+        row = self._db.execute(
+            "SELECT content_hash FROM documents WHERE source=?", (source,)
+        ).fetchone()
         return None if row is None else str(row[0])
 
     def cached_vectors(self, hashes: Sequence[str], dim: int) -> dict[str, ChunkVectors]:
@@ -184,11 +190,13 @@ class Store:
         for i in range(0, len(wanted), 500):
             part = wanted[i : i + 500]
             marks = ",".join("?" * len(part))
-            sql = f"SELECT hash, vector, sent_spans, sent_vectors FROM chunks WHERE hash IN ({marks})"
+            sql = (
+                f"SELECT hash, vector, sent_spans, sent_vectors FROM chunks WHERE hash IN ({marks})"
+            )
             for h, blob, spans, sblob in self._db.execute(sql, part):
                 out[h] = ChunkVectors(
                     np.frombuffer(blob, dtype=np.float32),
-                    [tuple(x) for x in json.loads(spans)],  # type: ignore[misc]
+                    [(int(a), int(b)) for a, b in json.loads(spans)],
                     np.frombuffer(sblob, dtype=np.float32).reshape(-1, dim),
                 )
         return out
@@ -249,12 +257,17 @@ class Store:
             sent_owner=np.array(owner, dtype=np.int64),
             sent_starts=np.array(starts, dtype=np.int64),
             sent_ends=np.array(ends, dtype=np.int64),
-            sent_vectors=np.vstack(sent_parts) if sent_parts else np.zeros((0, dim), dtype=np.float32),
+            sent_vectors=np.vstack(sent_parts)
+            if sent_parts
+            else np.zeros((0, dim), dtype=np.float32),
         )
 
     def doc_sources(self) -> dict[str, tuple[str, str]]:
         """`doc_id → (source, title)` for every document."""
-        return {r[0]: (r[1], r[2]) for r in self._db.execute("SELECT doc_id, source, title FROM documents")}
+        return {
+            r[0]: (r[1], r[2])
+            for r in self._db.execute("SELECT doc_id, source, title FROM documents")
+        }
 
     # --- writes ---------------------------------------------------------------------------
     @contextmanager
@@ -293,17 +306,32 @@ class Store:
             self._db.execute(
                 "INSERT INTO documents(doc_id, source, title, text, content_hash, encoding, metadata, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (doc_id, source, title, text, content_hash, encoding,
-                 json.dumps(metadata, ensure_ascii=False), time.time()),
+                (
+                    doc_id,
+                    source,
+                    title,
+                    text,
+                    content_hash,
+                    encoding,
+                    json.dumps(metadata, ensure_ascii=False),
+                    time.time(),
+                ),
             )
             self._db.executemany(
                 "INSERT INTO chunks(doc_id, ord, start, end, text, hash, vector, sent_spans, sent_vectors) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (doc_id, c.ord, c.start, c.end, c.text, chunk_hash(c.text),
-                     np.ascontiguousarray(v.vector, dtype=np.float32).tobytes(),
-                     json.dumps([list(x) for x in v.sent_spans]),
-                     np.ascontiguousarray(v.sent_vectors, dtype=np.float32).tobytes())
+                    (
+                        doc_id,
+                        c.ord,
+                        c.start,
+                        c.end,
+                        c.text,
+                        chunk_hash(c.text),
+                        np.ascontiguousarray(v.vector, dtype=np.float32).tobytes(),
+                        json.dumps([list(x) for x in v.sent_spans]),
+                        np.ascontiguousarray(v.sent_vectors, dtype=np.float32).tobytes(),
+                    )
                     for c, v in zip(chunks, vectors, strict=True)
                 ],
             )
@@ -321,6 +349,12 @@ class Store:
 
 def _info(r: Sequence[Any]) -> DocumentInfo:
     return DocumentInfo(
-        doc_id=r[0], source=r[1], title=r[2], chars=int(r[3]), chunks=int(r[4]),
-        content_hash=r[5], metadata=json.loads(r[6]), updated_at=float(r[7]),
+        doc_id=r[0],
+        source=r[1],
+        title=r[2],
+        chars=int(r[3]),
+        chunks=int(r[4]),
+        content_hash=r[5],
+        metadata=json.loads(r[6]),
+        updated_at=float(r[7]),
     )

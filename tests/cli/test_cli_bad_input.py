@@ -83,8 +83,13 @@ def cli_env(index_dir: Path, **extra: str) -> dict[str, str]:
 
 def rag(args: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run the real CLI (`python -m rag.cli ARGS`) in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def index_state(index_dir: Path) -> dict[str, Any]:
@@ -290,12 +295,30 @@ METRICS = ["hit@1", "hit@5", "mrr@10", "answer_contains", "abstention", "false_a
 
 def test_eval_json(ingested: Path, tmp_path: Path) -> None:
     questions = [
-        {"id": "q1", "question": "示范区的面积是多少？", "answers": ["2413平方公里"],
-         "doc": "demo.txt", "answerable": True, "kind": "fact"},
-        {"id": "q2", "question": "沪苏湖高铁的设计时速是多少？", "answers": ["350公里"],
-         "doc": "rail.txt", "answerable": True, "kind": "number"},
-        {"id": "q3", "question": "火星上有没有液态水？", "answers": [], "doc": None,
-         "answerable": False, "kind": "fact"},
+        {
+            "id": "q1",
+            "question": "示范区的面积是多少？",
+            "answers": ["2413平方公里"],
+            "doc": "demo.txt",
+            "answerable": True,
+            "kind": "fact",
+        },
+        {
+            "id": "q2",
+            "question": "沪苏湖高铁的设计时速是多少？",
+            "answers": ["350公里"],
+            "doc": "rail.txt",
+            "answerable": True,
+            "kind": "number",
+        },
+        {
+            "id": "q3",
+            "question": "火星上有没有液态水？",
+            "answers": [],
+            "doc": None,
+            "answerable": False,
+            "kind": "fact",
+        },
     ]
     qa = tmp_path / "qa.jsonl"
     lines = [json.dumps(q, ensure_ascii=False) + "\n" for q in questions]

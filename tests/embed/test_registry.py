@@ -97,6 +97,10 @@ def test_local_model_paths_name_one_index(tmp_path: Path, monkeypatch: pytest.Mo
     model = tmp_path / "model"
     model.mkdir()
     monkeypatch.chdir(tmp_path)
-    names = {embedder_name(f"sbert:{model}"), embedder_name(f"sbert:{model}/"), embedder_name("sbert:./model"),
-             embedder_name("./model")}
+    names = {
+        embedder_name(f"sbert:{model}"),
+        embedder_name(f"sbert:{model}/"),
+        embedder_name("sbert:./model"),
+        embedder_name("./model"),
+    }
     assert names == {f"sbert:{model.resolve()}"}

@@ -68,8 +68,10 @@ def test_empty_input_gives_empty_matrix(minilm: Embedder) -> None:
 def test_related_sentences_score_higher(minilm: Embedder) -> None:
     q = minilm.embed_query("How do I bake bread at home?")
     related, unrelated = minilm.embed(
-        ["A simple recipe for baking a loaf of bread in your kitchen oven.",
-         "The stock market fell sharply after the central bank raised interest rates."]
+        [
+            "A simple recipe for baking a loaf of bread in your kitchen oven.",
+            "The stock market fell sharply after the central bank raised interest rates.",
+        ]
     )
     assert q.shape == (384,)
     assert cos(q, related) > cos(q, unrelated) + 0.2

@@ -52,7 +52,14 @@ ENGLISH = (
 )
 CITIES = ["上海", "南京", "杭州", "合肥", "苏州", "无锡", "宁波", "常州", "嘉兴", "湖州"]
 INDUSTRIES = [
-    "集成电路", "生物医药", "人工智能", "新能源汽车", "高端装备", "新材料", "航空航天", "数字经济",
+    "集成电路",
+    "生物医药",
+    "人工智能",
+    "新能源汽车",
+    "高端装备",
+    "新材料",
+    "航空航天",
+    "数字经济",
 ]
 QUERIES = ["示范区的面积是多少？", "苏州工业园区成立于哪一年？", "high-speed rail Hefei Hangzhou"]
 
@@ -165,8 +172,13 @@ def assert_documents_complete(engine: Engine, files: dict[str, Path] | None = No
             assert engine.store.document(doc_id).chunks == len(expected)
             if files is not None:
                 data = files[source].read_bytes()
-                full = prepare(source, data, chunk_size=s.chunk_size, chunk_overlap=s.chunk_overlap,
-                               max_bytes=s.max_file_bytes)
+                full = prepare(
+                    source,
+                    data,
+                    chunk_size=s.chunk_size,
+                    chunk_overlap=s.chunk_overlap,
+                    max_bytes=s.max_file_bytes,
+                )
                 assert text == full.document.text, f"{source}: stored text is not the whole file"
         orphans = db.execute(
             "SELECT COUNT(*) FROM chunks WHERE doc_id NOT IN (SELECT doc_id FROM documents)"
@@ -269,7 +281,10 @@ class Child:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
         self.proc = subprocess.Popen(
             [sys.executable, str(script), mode, str(index_dir), str(target)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
@@ -312,9 +327,7 @@ class Child:
         return rc
 
 
-def test_ingest_killed_midway_keeps_complete_documents(
-    tmp_path: Path, open_engine: Any
-) -> None:
+def test_ingest_killed_midway_keeps_complete_documents(tmp_path: Path, open_engine: Any) -> None:
     index_dir = tmp_path / "idx"
     folder = tmp_path / "docs"
     files = {f"c{i:02d}.txt": write(folder / f"c{i:02d}.txt", city_text(i)) for i in range(40)}
@@ -387,8 +400,11 @@ def test_kill_during_large_file_keeps_previous_state(
 
     big_new = big_text()
     write(big, big_new)
-    n_chunks = len(prepare("big.txt", big_new.encode(), chunk_size=400, chunk_overlap=1,
-                           max_bytes=10**7).chunks)
+    n_chunks = len(
+        prepare(
+            "big.txt", big_new.encode(), chunk_size=400, chunk_overlap=1, max_bytes=10**7
+        ).chunks
+    )
     assert n_chunks >= 12
     child = Child(tmp_path, mode, index_dir, big)
     if mode == "embedding":
@@ -404,9 +420,12 @@ def test_kill_during_large_file_keeps_previous_state(
     assert after == before  # counts, generation, every document and chunk row, byte for byte
     engine = open_engine(index_dir)
     assert engine.info()["rebuilt_on_load"] == []  # nothing committed: derived files still current
-    assert engine.store.document_text(doc_id_for("big.txt")) == prepare(
-        "big.txt", DEMO.encode(), chunk_size=400, chunk_overlap=1, max_bytes=10**7
-    ).document.text
+    assert (
+        engine.store.document_text(doc_id_for("big.txt"))
+        == prepare(
+            "big.txt", DEMO.encode(), chunk_size=400, chunk_overlap=1, max_bytes=10**7
+        ).document.text
+    )
     assert_documents_complete(engine)
     assert_same_results(results(engine), before_results)
     assert_search_consistent(engine)
@@ -462,8 +481,13 @@ def _delete(path: Path) -> None:
     path.unlink()
 
 
-CORRUPTIONS = {"flip-middle": _flip_middle, "truncate": _truncate, "garbage": _garbage,
-               "empty": _empty, "missing": _delete}
+CORRUPTIONS = {
+    "flip-middle": _flip_middle,
+    "truncate": _truncate,
+    "garbage": _garbage,
+    "empty": _empty,
+    "missing": _delete,
+}
 
 
 @pytest.mark.parametrize("name", [DENSE_FILE, LEXICAL_FILE])
@@ -556,8 +580,13 @@ def test_embedder_mismatch_is_refused(
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env["RAG_INDEX_DIR"] = str(index_dir)
     for args in (["info"], ["search", "示范区"]):
-        proc = subprocess.run([sys.executable, "-m", "rag.cli", *args], env=env,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "rag.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode != 0
         assert proc.stderr.startswith("error: ")
         assert "other-model" in proc.stderr and "use-multilingual" in proc.stderr
