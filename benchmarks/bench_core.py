@@ -42,7 +42,7 @@ from rag.config import Settings
 from rag.embed.registry import get_embedder
 from rag.engine import Engine
 
-DEFAULT_QUESTIONS = Path("/work/shared/eval/seed_dev_qa.jsonl")
+DEFAULT_QUESTIONS = Path(__file__).resolve().parent / "data" / "seed_dev_qa.jsonl"
 WARM_UP = 5
 
 
