@@ -14,6 +14,7 @@ import pytest
 
 if TYPE_CHECKING:
     from rag.embed.base import Embedder
+    from rag.engine import Engine
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -43,3 +44,17 @@ def use_embedder() -> Embedder:
     from rag.embed.use import UseEmbedder
 
     return UseEmbedder()
+
+
+@pytest.fixture(scope="session")
+def corpus_engine(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder) -> Engine:
+    """An engine over the bundled corpus, built once per session. Read-only: do not ingest or delete."""
+    from rag.config import Settings
+    from rag.engine import Engine
+
+    engine = Engine(
+        Settings(index_dir=tmp_path_factory.mktemp("corpus_idx")), embedder=use_embedder
+    )
+    results = engine.ingest_paths([Path(__file__).resolve().parents[1] / "corpus"])
+    assert all(r.status == "added" for r in results)
+    return engine

@@ -14,6 +14,7 @@ from api.schemas import (
     AskResponse,
     CitationOut,
     PassageOut,
+    SearchFilter,
     SearchRequest,
     SearchResponse,
 )
@@ -21,18 +22,16 @@ from api.schemas import (
 router = APIRouter(prefix="/v1", tags=["query"])
 
 
+def _filters(f: SearchFilter | None) -> dict[str, list[str] | None]:
+    """Engine keyword arguments for an optional request filter."""
+    return {"sources": f.sources if f else None, "doc_ids": f.doc_ids if f else None}
+
+
 @router.post("/search", response_model=SearchResponse)
 async def search(body: SearchRequest, engine: EngineDep) -> SearchResponse:
     """Hybrid search over the collection."""
     t0 = time.perf_counter()
-    f = body.filter
-    result = await run_in_threadpool(
-        engine.search,
-        body.query,
-        body.top_k,
-        sources=f.sources if f else None,
-        doc_ids=f.doc_ids if f else None,
-    )
+    result = await run_in_threadpool(engine.search, body.query, body.top_k, **_filters(body.filter))
     return SearchResponse(
         query=body.query,
         results=[PassageOut(**asdict(p)) for p in result.passages],
@@ -44,14 +43,7 @@ async def search(body: SearchRequest, engine: EngineDep) -> SearchResponse:
 async def ask(body: AskRequest, engine: EngineDep) -> AskResponse:
     """A cited answer (extractive; the LLM path is configured separately)."""
     t0 = time.perf_counter()
-    f = body.filter
-    answer = await run_in_threadpool(
-        engine.ask,
-        body.question,
-        body.top_k,
-        sources=f.sources if f else None,
-        doc_ids=f.doc_ids if f else None,
-    )
+    answer = await run_in_threadpool(engine.ask, body.question, body.top_k, **_filters(body.filter))
     return AskResponse(
         question=answer.question,
         answer=answer.answer,

@@ -14,18 +14,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from rag.config import Settings
-from rag.embed.base import Embedder
 from rag.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder) -> Engine:
-    e = Engine(Settings(index_dir=tmp_path_factory.mktemp("idx")), embedder=use_embedder)
-    e.ingest_paths([ROOT / "corpus"])
-    return e
+@pytest.fixture()
+def engine(corpus_engine: Engine) -> Engine:
+    return corpus_engine
 
 
 @pytest.fixture()
@@ -61,7 +57,9 @@ def test_search_returns_passages_from_the_right_document(client: TestClient) -> 
 
 def test_search_filter_by_source(client: TestClient) -> None:
     src = "003_0f6ae98e24ad4755.txt"
-    r = client.post("/v1/search", json={"query": "长三角", "top_k": 5, "filter": {"sources": [src]}})
+    r = client.post(
+        "/v1/search", json={"query": "长三角", "top_k": 5, "filter": {"sources": [src]}}
+    )
     assert r.status_code == 200
     assert {p["source"] for p in r.json()["results"]} == {src}
 
@@ -81,8 +79,14 @@ def test_ask_refuses_off_topic(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [{}, {"query": ""}, {"query": "x", "top_k": 0}, {"query": "x", "top_k": 51}, {"query": "x" * 2001},
-     {"query": "x", "unknown": 1}],
+    [
+        {},
+        {"query": ""},
+        {"query": "x", "top_k": 0},
+        {"query": "x", "top_k": 51},
+        {"query": "x" * 2001},
+        {"query": "x", "unknown": 1},
+    ],
 )
 def test_bad_search_requests_are_422_json(client: TestClient, payload: dict[str, object]) -> None:
     r = client.post("/v1/search", json=payload)
@@ -107,7 +111,9 @@ def test_real_server_on_loopback(engine: Engine) -> None:
     env = {"RAG_INDEX_DIR": str(engine.settings.index_dir), "PATH": "/usr/bin:/bin"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         base = f"http://127.0.0.1:{port}"

@@ -6,19 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import Settings
-from rag.embed.base import Embedder
 from rag.engine import Engine
 from rag.eval import load_questions
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder) -> Engine:
-    e = Engine(Settings(index_dir=tmp_path_factory.mktemp("idx")), embedder=use_embedder)
-    e.ingest_paths([ROOT / "corpus"])
-    return e
+@pytest.fixture()
+def engine(corpus_engine: Engine) -> Engine:
+    return corpus_engine
 
 
 QUESTIONS = [q.question for q in load_questions(ROOT / "benchmarks" / "data" / "own_dev_qa.jsonl")]

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import Settings
-from rag.embed.base import Embedder
 from rag.engine import Engine
 from rag.eval import load_questions, run_eval
 
@@ -20,11 +18,8 @@ DEV = ROOT / "benchmarks" / "data" / "seed_dev_qa.jsonl"
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder) -> dict[str, dict]:
-    engine = Engine(Settings(index_dir=tmp_path_factory.mktemp("idx")), embedder=use_embedder)
-    results = engine.ingest_paths([ROOT / "corpus"])
-    assert all(r.status == "added" for r in results)
-    rep, _ = run_eval(engine, load_questions(DEV))
+def report(corpus_engine: Engine) -> dict[str, dict]:
+    rep, _ = run_eval(corpus_engine, load_questions(DEV))
     return {"overall": rep["overall"], **rep["by_kind"]}
 
 
