@@ -6,10 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from api import errors
-from api.routes import health, query
+from api.auth import KeyRing
+from api.metrics import Metrics
+from api.middleware import BodyLimit, Observe
+from api.routes import chat, documents, health, metrics, query
 from rag import __version__
 from rag.config import Settings
 from rag.engine import Engine
@@ -39,7 +43,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     app.state.engine = None
+    app.state.keys = KeyRing(settings)
+    app.state.metrics = Metrics()
     errors.install(app)
-    app.include_router(health.router)
-    app.include_router(query.router)
+    for module in (health, metrics, query, documents, chat):
+        app.include_router(module.router)
+    # Added innermost first: CORS wraps everything (errors carry its headers too), then metrics.
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(Observe, metrics=app.state.metrics)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     return app

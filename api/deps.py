@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.metrics import Metrics
 from rag.config import Settings
 from rag.engine import Engine
 from rag.errors import RagError
@@ -30,5 +31,11 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
+def get_metrics(request: Request) -> Metrics:
+    """The app's metrics registry."""
+    return request.app.state.metrics
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

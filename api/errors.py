@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.auth import Forbidden, Unauthorized
 from api.deps import NotReady
 from rag.errors import (
     ConfigError,
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 # Most specific first: the first matching class decides the status.
 STATUS: list[tuple[type[RagError], int]] = [
     (NotReady, 503),
+    (Unauthorized, 401),
+    (Forbidden, 403),
     (DocumentTooLarge, 413),
     (UnsupportedFormat, 415),
     (DocumentError, 422),
@@ -57,7 +60,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body("http_error", str(exc.detail)), status_code=exc.status_code)
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
+            exc.status_code, "http_error"
+        )
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -47,6 +47,13 @@ class SearchResponse(Strict):
     took_ms: float
 
 
+class AskWarning(Strict):
+    """Something the caller should know about how the answer was made."""
+
+    code: str
+    message: str
+
+
 class AskRequest(Strict):
     """`POST /v1/ask` body."""
 
@@ -78,6 +85,7 @@ class AskResponse(Strict):
     citations: list[CitationOut]
     passages: list[PassageOut]
     took_ms: float
+    warnings: list[AskWarning] = Field(default_factory=list)
 
 
 class Health(Strict):
@@ -86,3 +94,166 @@ class Health(Strict):
     status: str
     documents: int | None = None
     chunks: int | None = None
+
+
+class DocumentIn(Strict):
+    """`POST /v1/documents` JSON body: text sent directly instead of a file."""
+
+    source: str = Field(
+        ..., min_length=1, max_length=512, description="Name the document is stored under"
+    )
+    text: str = Field(..., min_length=1)
+    metadata: dict[str, str | int | float | bool | None] | None = Field(None, max_length=64)
+
+
+class DocumentOut(Strict):
+    """One ingested document's outcome."""
+
+    doc_id: str
+    source: str
+    chunks: int
+    status: str = Field(..., description="added, updated or unchanged")
+
+
+class IngestResponse(DocumentOut):
+    """`POST /v1/documents`: the first (or only) document's fields, and every document's outcome."""
+
+    documents: list[DocumentOut]
+
+
+class DocumentInfoOut(Strict):
+    """A stored document."""
+
+    doc_id: str
+    source: str
+    title: str
+    chars: int
+    chunks: int
+    content_hash: str
+    metadata: dict[str, object]
+    updated_at: float
+
+
+class DocumentList(Strict):
+    """`GET /v1/documents`."""
+
+    documents: list[DocumentInfoOut]
+    total: int
+
+
+class Deleted(Strict):
+    """`DELETE /v1/documents/{doc_id}`."""
+
+    deleted: str
+
+
+# --- OpenAI-compatible chat ---------------------------------------------------------------------
+class ContentPart(BaseModel):
+    """A part of a multi-part message; only text parts are read."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    """One chat message (OpenAI format; unknown fields such as `name` are tolerated)."""
+
+    model_config = ConfigDict(extra="allow")
+    role: str = Field(..., max_length=32)
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        """The message's text, parts joined."""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(p.text or "" for p in self.content or [] if p.type == "text")
+
+
+class ChatRequest(BaseModel):
+    """`POST /v1/chat/completions` (OpenAI format). Sampling fields are accepted and ignored by the
+    extractive answerer; `top_k` is this service's own extension."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field("rag-zh", max_length=256)
+    messages: list[ChatMessage] = Field(..., min_length=1, max_length=256)
+    stream: bool = False
+    top_k: int = Field(5, ge=1, le=50)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    n: int | None = Field(None, ge=1, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    user: str | None = Field(None, max_length=256)
+    stream_options: dict[str, object] | None = None
+    metadata: dict[str, str] | None = None
+
+
+class ChatCitation(Strict):
+    """A citation as it travels with chat responses (extra field `citations`)."""
+
+    marker: int
+    chunk_id: str
+    source: str
+    title: str
+    start: int
+    end: int
+    quote: str
+
+
+class ChatChoiceMessage(Strict):
+    """The assistant's reply."""
+
+    role: str = "assistant"
+    content: str
+
+
+class ChatChoice(Strict):
+    """One choice (always one)."""
+
+    index: int = 0
+    message: ChatChoiceMessage
+    finish_reason: str = "stop"
+
+
+class ChatUsage(Strict):
+    """Token usage (zero when no LLM was called)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ChatResponse(Strict):
+    """`POST /v1/chat/completions` response, plus `citations` and `answerable`."""
+
+    id: str
+    object: str = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: ChatUsage
+    citations: list[ChatCitation] = Field(
+        ..., description="Sources for the [n] markers in the reply"
+    )
+    answerable: bool
+
+
+class ModelCard(Strict):
+    """One model."""
+
+    id: str
+    object: str = "model"
+    created: int
+    owned_by: str = "rag-zh"
+
+
+class ModelList(Strict):
+    """`GET /v1/models`."""
+
+    object: str = "list"
+    data: list[ModelCard]

@@ -47,7 +47,20 @@ class Settings(BaseSettings):
     llm_api_key: str | None = None
 
     # HTTP
-    api_keys: str | None = Field(None, description="Comma-separated API keys; empty means open.")
+    api_keys: str | None = Field(
+        None,
+        description="Comma-separated keys for every route but health checks; unset means open.",
+    )
+    admin_keys: str | None = Field(
+        None,
+        description="Comma-separated keys required for writes (uploads, deletes); unset: api_keys.",
+    )
+    cors_origins: str | None = Field(
+        None, description="Comma-separated allowed origins; unset: CORS off."
+    )
+    max_request_bytes: int = Field(
+        25 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 

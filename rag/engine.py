@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag.answer.extractive import compose_answer
+from rag.answer.stream import AnswerEvent, replay
 from rag.config import Settings
 from rag.embed.base import Embedder
 from rag.embed.registry import embedder_name, get_embedder
@@ -33,6 +34,25 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Upload:
+    """One document to ingest from bytes (an HTTP upload, or text sent as JSON with `as_type`)."""
+
+    source: str
+    data: bytes
+    metadata: dict[str, Any] = field(default_factory=dict)
+    as_type: str | None = None  # loader to use instead of the source's suffix (e.g. ".txt")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What ingesting one upload will do; `prepared` is None when the content is unchanged."""
+
+    source: str
+    previous: str | None  # content hash stored before, if any
+    prepared: Prepared | None
+
+
+@dataclass(frozen=True)
 class SearchResult:
     """Passages for a query, with the hits (signals) behind them."""
 
@@ -41,6 +61,7 @@ class SearchResult:
     hits: tuple[Hit, ...]
     analysed: Query
     idf: dict[str, float]  # IDF of the query tokens in the snapshot searched
+    generation: int  # the index generation the whole result comes from
 
 
 class Engine:
@@ -142,37 +163,60 @@ class Engine:
         return out
 
     def ingest_bytes(
-        self, source: str, data: bytes, metadata: dict[str, Any] | None = None
+        self,
+        source: str,
+        data: bytes,
+        metadata: dict[str, Any] | None = None,
+        *,
+        as_type: str | None = None,
     ) -> IngestResult:
         """Ingest one document given as bytes; raises `DocumentError` on bad input (index untouched)."""
-        result = self._ingest_one(source, data, metadata or {})
+        return self.ingest_documents([Upload(source, data, metadata or {}, as_type)])[0]
+
+    def ingest_documents(self, uploads: Sequence[Upload]) -> list[IngestResult]:
+        """Ingest several documents: all are validated and parsed before any is written.
+
+        A bad one raises its `DocumentError` (naming it) and nothing is stored.
+        """
+        plans = [self._plan(u) for u in uploads]
+        results = [self._commit(p) for p in plans]
         with self._write_lock:
             self.refresh()
-        return result
+        return results
 
     def _ingest_one(self, source: str, data: bytes, metadata: dict[str, Any]) -> IngestResult:
-        doc_id = doc_id_for(source)
-        digest = content_hash(data, metadata)
-        previous = self.store.content_hash(source)
+        return self._commit(self._plan(Upload(source, data, metadata)))
+
+    def _plan(self, upload: Upload) -> _Plan:
+        """Decide what an upload needs: nothing (unchanged), or a parsed, chunked document."""
+        digest = content_hash(upload.data, upload.metadata)
+        previous = self.store.content_hash(upload.source)
         if previous == digest:
-            return IngestResult(
-                source=source,
-                status="unchanged",
-                doc_id=doc_id,
-                chunks=self.store.document(doc_id).chunks,
-            )
+            return _Plan(upload.source, previous, None)
         prepared = prepare(
-            source,
-            data,
+            upload.source,
+            upload.data,
             chunk_size=self.settings.chunk_size,
             chunk_overlap=self.settings.chunk_overlap,
             max_bytes=self.settings.max_file_bytes,
-            metadata=metadata,
+            metadata=upload.metadata,
+            as_type=upload.as_type,
         )
+        return _Plan(upload.source, previous, prepared)
+
+    def _commit(self, plan: _Plan) -> IngestResult:
+        """Embed (outside the write lock: searches go on) and store one planned document."""
+        doc_id = doc_id_for(plan.source)
+        if plan.prepared is None:
+            chunks = self.store.document(doc_id).chunks
+            return IngestResult(
+                source=plan.source, status="unchanged", doc_id=doc_id, chunks=chunks
+            )
+        prepared = plan.prepared
         vectors = self._embed_chunks(prepared)
         with self._write_lock:
             self.store.put_document(
-                source=source,
+                source=plan.source,
                 title=prepared.document.title,
                 text=prepared.document.text,
                 content_hash=prepared.content_hash,
@@ -182,8 +226,8 @@ class Engine:
                 vectors=vectors,
             )
         return IngestResult(
-            source=source,
-            status="updated" if previous else "added",
+            source=plan.source,
+            status="updated" if plan.previous else "added",
             doc_id=doc_id,
             chunks=len(prepared.chunks),
         )
@@ -262,6 +306,7 @@ class Engine:
             hits=tuple(hits),
             analysed=analysed,
             idf=snap.lexical.idf(analysed.tokens),
+            generation=snap.generation,
         )
 
     @staticmethod
@@ -288,6 +333,20 @@ class Engine:
     ) -> Answer:
         """Retrieve and compose an extractive, cited answer (or say the documents lack one)."""
         result = self.search(question, top_k, sources=sources, doc_ids=doc_ids)
+        return self._compose(result)
+
+    def ask_stream(
+        self,
+        question: str,
+        top_k: int | None = None,
+        *,
+        sources: Iterable[str] | None = None,
+        doc_ids: Iterable[str] | None = None,
+    ) -> Iterator[AnswerEvent]:
+        """`ask`, as events: passages, answer text deltas, then the final answer."""
+        return replay(self.ask(question, top_k, sources=sources, doc_ids=doc_ids))
+
+    def _compose(self, result: SearchResult) -> Answer:
         return compose_answer(
             result.analysed,
             result.passages,

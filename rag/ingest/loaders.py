@@ -43,10 +43,17 @@ def supported_suffixes() -> list[str]:
 
 
 def load_document(
-    source: str, data: bytes, metadata: dict[str, object] | None = None
+    source: str,
+    data: bytes,
+    metadata: dict[str, object] | None = None,
+    *,
+    as_type: str | None = None,
 ) -> tuple[Document, str]:
-    """Parse `data` (named `source`) into a normalised `Document`; returns it and the detected encoding."""
-    suffix = PurePath(source).suffix.lower()
+    """Parse `data` (named `source`) into a normalised `Document`; returns it and the detected encoding.
+
+    The loader is picked by the file suffix, or by `as_type` (e.g. `.txt` for text sent as JSON).
+    """
+    suffix = (as_type or PurePath(source).suffix).lower()
     loader = LOADERS.get(suffix)
     if loader is None:
         raise UnsupportedFormat(

@@ -53,13 +53,14 @@ def prepare(
     chunk_overlap: int,
     max_bytes: int,
     metadata: dict[str, object] | None = None,
+    as_type: str | None = None,
 ) -> Prepared:
     """Validate, parse and chunk one document; raises `DocumentError` subclasses on bad input."""
     if len(data) > max_bytes:
         raise DocumentTooLarge(
             f"{source}: {len(data)} bytes is over the limit of {max_bytes} bytes"
         )
-    document, encoding = load_document(source, data, metadata)
+    document, encoding = load_document(source, data, metadata, as_type=as_type)
     chunks = make_chunks(doc_id_for(source), document.text, chunk_size, chunk_overlap)
     if not chunks:
         raise DocumentError(f"{source}: no text to index")

@@ -6,15 +6,17 @@ counter, which the derived FAISS/BM25 files are stamped with. Vectors are float3
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -50,6 +52,20 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(hash);
 """
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _locked(method: _F) -> _F:
+    """Serialise use of the one SQLite connection across threads (the HTTP threadpool)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def doc_id_for(source: str) -> str:
@@ -104,6 +120,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         """Open (creating if needed) the database at `path`."""
         self.path = path
+        self._lock = threading.RLock()
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -121,6 +138,7 @@ class Store:
                 f"{path}: schema version {version} is newer than this program ({SCHEMA_VERSION})"
             )
 
+    @_locked
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
@@ -133,6 +151,7 @@ class Store:
     def _set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    @_locked
     def manifest(self) -> Manifest:
         """The embedder, dimension, schema version and write generation recorded in the store."""
         return Manifest(
@@ -142,10 +161,12 @@ class Store:
             generation=int(self._meta("generation") or 0),
         )
 
+    @_locked
     def generation(self) -> int:
         """The write counter; bumped by every committed ingest or delete."""
         return int(self._meta("generation") or 0)
 
+    @_locked
     def bind_embedder(self, name: str, dim: int | None = None) -> None:
         """Record `name` (and `dim`) as this index's embedder, or refuse a different one.
 
@@ -168,14 +189,17 @@ class Store:
                 self._set_meta("dim", str(dim))
 
     # --- reads ----------------------------------------------------------------------------
+    @_locked
     def count_documents(self) -> int:
         """Number of stored documents."""
         return int(self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
 
+    @_locked
     def count_chunks(self) -> int:
         """Number of stored chunks."""
         return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
+    @_locked
     def content_hash(self, source: str) -> str | None:
         """The content hash stored for `source`, or None when it is not indexed."""
         row = self._db.execute(
@@ -183,6 +207,7 @@ class Store:
         ).fetchone()
         return None if row is None else str(row[0])
 
+    @_locked
     def cached_vectors(self, hashes: Sequence[str], dim: int) -> dict[str, ChunkVectors]:
         """Embeddings already stored for any of these chunk hashes (the embedding cache)."""
         out: dict[str, ChunkVectors] = {}
@@ -201,6 +226,7 @@ class Store:
                 )
         return out
 
+    @_locked
     def documents(self) -> list[DocumentInfo]:
         """All documents, ordered by source."""
         rows = self._db.execute(
@@ -210,6 +236,7 @@ class Store:
         ).fetchall()
         return [_info(r) for r in rows]
 
+    @_locked
     def document(self, doc_id: str) -> DocumentInfo:
         """One document's summary; `NotFound` when absent."""
         row = self._db.execute(
@@ -222,6 +249,7 @@ class Store:
             raise NotFound(f"no document with id '{doc_id}'")
         return _info(row)
 
+    @_locked
     def document_text(self, doc_id: str) -> str:
         """The stored (normalised) text every chunk offset points into."""
         row = self._db.execute("SELECT text FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
@@ -229,6 +257,7 @@ class Store:
             raise NotFound(f"no document with id '{doc_id}'")
         return str(row[0])
 
+    @_locked
     def chunk_rows(self, dim: int) -> ChunkRows:
         """Every chunk with its vector, in row-id order (the order derived indexes use)."""
         rows = self._db.execute(
@@ -262,6 +291,7 @@ class Store:
             else np.zeros((0, dim), dtype=np.float32),
         )
 
+    @_locked
     def doc_sources(self) -> dict[str, tuple[str, str]]:
         """`doc_id → (source, title)` for every document."""
         return {
@@ -285,6 +315,7 @@ class Store:
     def _bump(self) -> None:
         self._set_meta("generation", str(self.generation() + 1))
 
+    @_locked
     def put_document(
         self,
         *,
@@ -338,6 +369,7 @@ class Store:
             self._bump()
         return doc_id
 
+    @_locked
     def delete_document(self, doc_id: str) -> None:
         """Remove a document and its chunks, atomically; `NotFound` when absent."""
         with self._tx():

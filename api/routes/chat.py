@@ -1,0 +1,142 @@
+"""OpenAI-compatible chat over the collection: `/v1/chat/completions` and `/v1/models`.
+
+The last user message is the question; the reply is the cited answer. Citations travel in an
+extra top-level field `citations` (on the response, and on the final stream chunk), each naming
+the `[n]` marker it explains, its source, span and quote.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import require_read
+from api.deps import EngineDep, SettingsDep
+from api.schemas import (
+    ChatChoice,
+    ChatChoiceMessage,
+    ChatCitation,
+    ChatRequest,
+    ChatResponse,
+    ChatUsage,
+    ModelCard,
+    ModelList,
+)
+from api.sse import SSE_HEADERS, sse, start_stream
+from rag.answer.stream import AnswerEvent, DeltaEvent, FinalEvent
+from rag.config import Settings
+from rag.errors import InputError
+from rag.types import Answer
+
+router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_read)])
+
+MODEL_ID = "rag-zh"
+_STARTED = int(time.time())
+
+
+def _question(body: ChatRequest) -> str:
+    for m in reversed(body.messages):
+        if m.role == "user" and m.text().strip():
+            return m.text()
+    raise InputError("no user message with text: the last user message is the question")
+
+
+def _citations(answer: Answer) -> list[ChatCitation]:
+    titles = {p.chunk_id: p.title for p in answer.passages}
+    return [ChatCitation(**asdict(c), title=titles.get(c.chunk_id, "")) for c in answer.citations]
+
+
+@router.get("/models", response_model=ModelList)
+async def models(settings: SettingsDep) -> ModelList:
+    """The one model this service answers as."""
+    return ModelList(data=[ModelCard(id=MODEL_ID, created=_STARTED)])
+
+
+@router.post(
+    "/chat/completions",
+    response_model=ChatResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+    description="OpenAI chat completions over the collection. With `stream: true`: "
+    "`chat.completion.chunk` events, the last one carrying `finish_reason: stop` and `citations`, "
+    "then `data: [DONE]`.",
+)
+async def chat(
+    body: ChatRequest, engine: EngineDep, settings: SettingsDep
+) -> ChatResponse | StreamingResponse:
+    """Answer the last user message with a cited reply."""
+    question = _question(body)
+    cid = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    if body.stream:
+        first, rest = await start_stream(lambda: engine.ask_stream(question, body.top_k))
+        return StreamingResponse(
+            _chunks(first, rest, cid, created, body, settings),
+            media_type="text/event-stream",
+            headers=SSE_HEADERS,
+        )
+    answer = await run_in_threadpool(engine.ask, question, body.top_k)
+    return ChatResponse(
+        id=cid,
+        created=created,
+        model=body.model,
+        choices=[ChatChoice(message=ChatChoiceMessage(content=answer.answer))],
+        usage=ChatUsage(),
+        citations=_citations(answer),
+        answerable=answer.answerable,
+    )
+
+
+async def _chunks(
+    first: AnswerEvent,
+    rest: AsyncIterator[AnswerEvent],
+    cid: str,
+    created: int,
+    body: ChatRequest,
+    settings: Settings,
+) -> AsyncIterator[bytes]:
+    """AnswerEvents → `chat.completion.chunk` SSE messages, ending with `[DONE]`."""
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        return sse(
+            {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": body.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
+            }
+        )
+
+    yield chunk({"role": "assistant", "content": ""})
+    events: list[AnswerEvent] = [first]
+    async for e in rest:
+        events.append(e)
+        if isinstance(e, DeltaEvent):
+            yield chunk({"content": e.text})
+        elif isinstance(e, FinalEvent):
+            yield chunk(
+                {},
+                "stop",
+                citations=[c.model_dump() for c in _citations(e.answer)],
+                answerable=e.answer.answerable,
+            )
+    if (body.stream_options or {}).get("include_usage"):
+        yield sse(
+            {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": body.model,
+                "choices": [],
+                "usage": ChatUsage().model_dump(),
+            }
+        )
+    yield sse("[DONE]")

@@ -1,0 +1,183 @@
+"""Documents: upload (multipart files or JSON text), list, fetch, delete."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from pathlib import PurePosixPath
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from api.auth import require_read, require_write
+from api.deps import EngineDep, MetricsDep, SettingsDep
+from api.schemas import (
+    Deleted,
+    DocumentIn,
+    DocumentInfoOut,
+    DocumentList,
+    DocumentOut,
+    IngestResponse,
+)
+from rag.engine import Upload
+from rag.errors import DocumentError, DocumentTooLarge, InputError, UnsupportedFormat
+from rag.ingest.loaders import supported_suffixes
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"])
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_FILES = 100
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "metadata": {
+                            "type": "string",
+                            "description": "a JSON object applied to every file",
+                        },
+                    },
+                    "required": ["file"],
+                }
+            },
+            "application/json": {"schema": {"$ref": "#/components/schemas/DocumentIn"}},
+        },
+    }
+}
+
+
+def safe_source(name: str | None) -> str:
+    """A stored source name from an uploaded file name; refuses paths that climb or are absolute."""
+    if not name or not name.strip():
+        raise InputError("the upload has no file name")
+    name = name.strip().replace("\\", "/")
+    path = PurePosixPath(name)
+    if _UNSAFE.search(name) or path.is_absolute() or ".." in path.parts or len(name) > 512:
+        raise InputError(f"unsafe file name '{name[:100]}': use a relative name without '..'")
+    parts = [p for p in path.parts if p not in ("", ".")]
+    if not parts:
+        raise InputError(f"unsafe file name '{name[:100]}'")
+    return "/".join(parts)
+
+
+def _metadata(raw: Any) -> dict[str, Any]:
+    if raw is None or raw == "":
+        return {}
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError as exc:
+        raise InputError("metadata must be a JSON object") from exc
+    if not isinstance(value, dict):
+        raise InputError("metadata must be a JSON object")
+    return value
+
+
+async def _read_upload(f: UploadFile, limit: int) -> bytes:
+    data = await f.read(limit + 1)
+    if len(data) > limit:
+        raise DocumentTooLarge(
+            f"{f.filename}: over the limit of {limit} bytes (RAG_MAX_FILE_BYTES)"
+        )
+    return data
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=IngestResponse,
+    dependencies=[Depends(require_write)],
+    openapi_extra=_UPLOAD_BODY,
+    responses={
+        200: {
+            "model": IngestResponse,
+            "description": "every document was already indexed unchanged",
+        }
+    },
+)
+async def upload(
+    request: Request, engine: EngineDep, settings: SettingsDep, metrics: MetricsDep
+) -> JSONResponse:
+    """Add or update documents: multipart `file` field(s) (`.txt`, `.md`, …) or JSON `{source, text, metadata?}`.
+
+    All documents of one request are validated before any is stored: one bad file fails the request
+    and changes nothing. 201 when something was added or updated, 200 when all were unchanged.
+    """
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "multipart/form-data":
+        form = await request.form(max_files=_MAX_FILES, max_fields=_MAX_FILES + 10)
+        files = [
+            f for key in ("file", "files") for f in form.getlist(key) if isinstance(f, UploadFile)
+        ]
+        if not files:
+            raise InputError("no file in the upload: send multipart field 'file'")
+        meta = _metadata(form.get("metadata"))
+        uploads = [
+            Upload(safe_source(f.filename), await _read_upload(f, settings.max_file_bytes), meta)
+            for f in files
+        ]
+    elif ctype == "application/json":
+        try:
+            doc = DocumentIn.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise InputError(
+                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            ) from exc
+        source = safe_source(doc.source)
+        known = PurePosixPath(source).suffix.lower() in supported_suffixes()
+        uploads = [
+            Upload(
+                source,
+                doc.text.encode("utf-8"),
+                dict(doc.metadata or {}),
+                None if known else ".txt",
+            )
+        ]
+    else:
+        raise UnsupportedFormat(
+            f"unsupported content type '{ctype or '(none)'}': use multipart/form-data or application/json"
+        )
+    try:
+        results = await run_in_threadpool(engine.ingest_documents, uploads)
+    except DocumentError:
+        metrics.ingests.labels("failed").inc()
+        raise
+    for r in results:
+        metrics.ingests.labels(r.status).inc()
+    docs = [
+        DocumentOut(doc_id=r.doc_id, source=r.source, chunks=r.chunks, status=r.status)
+        for r in results
+    ]
+    body = IngestResponse(**docs[0].model_dump(), documents=docs)
+    changed = any(r.status != "unchanged" for r in results)
+    return JSONResponse(body.model_dump(), status_code=201 if changed else 200)
+
+
+@router.get("", response_model=DocumentList, dependencies=[Depends(require_read)])
+async def list_documents(engine: EngineDep) -> DocumentList:
+    """Every stored document."""
+    docs = await run_in_threadpool(engine.documents)
+    return DocumentList(documents=[DocumentInfoOut(**asdict(d)) for d in docs], total=len(docs))
+
+
+@router.get("/{doc_id}", response_model=DocumentInfoOut, dependencies=[Depends(require_read)])
+async def get_document(doc_id: str, engine: EngineDep) -> DocumentInfoOut:
+    """One document's summary (404 if absent)."""
+    info = await run_in_threadpool(engine.store.document, doc_id)
+    return DocumentInfoOut(**asdict(info))
+
+
+@router.delete("/{doc_id}", response_model=Deleted, dependencies=[Depends(require_write)])
+async def delete_document(doc_id: str, engine: EngineDep) -> Deleted:
+    """Remove a document and its chunks (404 if absent)."""
+    await run_in_threadpool(engine.delete, doc_id)
+    return Deleted(deleted=doc_id)

@@ -1,0 +1,24 @@
+"""Prometheus exposition at `/metrics`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from api.auth import require_read
+from api.deps import MetricsDep
+
+router = APIRouter(tags=["health"], dependencies=[Depends(require_read)])
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+def metrics(request: Request, m: MetricsDep) -> Response:
+    """Requests and latency by route and status, documents and chunks indexed, ingest counts."""
+    engine = getattr(request.app.state, "engine", None)
+    snap = engine.snapshot if engine is not None else None
+    body = m.render(
+        documents=len(snap.sources) if snap else 0,
+        chunks=len(snap) if snap else 0,
+        generation=snap.generation if snap else 0,
+    )
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
