@@ -260,6 +260,10 @@ class Engine:
         """All stored documents."""
         return self.store.documents()
 
+    def document(self, doc_id: str) -> DocumentInfo:
+        """One stored document; `NotFound` if absent."""
+        return self.store.document(doc_id)
+
     # --- reads ------------------------------------------------------------------------------
     def _check_query(self, text: str, top_k: int | None) -> int:
         if not text or not text.strip():

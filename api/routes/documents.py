@@ -172,7 +172,7 @@ async def list_documents(engine: EngineDep) -> DocumentList:
 @router.get("/{doc_id}", response_model=DocumentInfoOut, dependencies=[Depends(require_read)])
 async def get_document(doc_id: str, engine: EngineDep) -> DocumentInfoOut:
     """One document's summary (404 if absent)."""
-    info = await run_in_threadpool(engine.store.document, doc_id)
+    info = await run_in_threadpool(engine.document, doc_id)
     return DocumentInfoOut(**asdict(info))
 
 
