@@ -51,7 +51,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RagError)
     async def rag_error(_: Request, exc: RagError) -> JSONResponse:
         status = next(s for cls, s in STATUS if isinstance(exc, cls))
-        return JSONResponse(error_body(exc.code, str(exc)), status_code=status)
+        # RFC 9110 §15.5.2: a 401 must say which scheme to authenticate with.
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(error_body(exc.code, str(exc)), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

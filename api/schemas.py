@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -9,6 +11,36 @@ class Strict(BaseModel):
     """Unknown fields are an error."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class ErrorInfo(Strict):
+    """What went wrong: a stable machine `code` and a human `message`."""
+
+    code: str
+    message: str
+
+
+class ErrorOut(Strict):
+    """Every error response: `{"error": {"code", "message"}}`."""
+
+    error: ErrorInfo
+
+
+_ERROR_MEANING = {
+    400: "The request body cannot be read (not UTF-8, malformed multipart)",
+    401: "Missing or invalid API key (or a key sent in the URL)",
+    403: "The key may read but not write",
+    404: "No such document",
+    413: "The request body or an uploaded file is over its size limit",
+    415: "Unsupported content type or file type",
+    422: "The request is invalid (parameters, body or document content)",
+    503: "The index is still loading",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the error statuses a route can answer with."""
+    return {c: {"model": ErrorOut, "description": _ERROR_MEANING[c]} for c in codes}
 
 
 class SearchFilter(Strict):

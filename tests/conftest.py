@@ -7,9 +7,17 @@ imports huggingface_hub / transformers (they read these variables once, at impor
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 if TYPE_CHECKING:
@@ -18,6 +26,8 @@ if TYPE_CHECKING:
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +68,63 @@ def corpus_engine(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedd
     results = engine.ingest_paths([Path(__file__).resolve().parents[1] / "corpus"])
     assert all(r.status == "added" for r in results)
     return engine
+
+
+@dataclass(frozen=True)
+class LoopbackServer:
+    """A running `rag serve`: its base URL and the file its output goes to."""
+
+    base: str
+    log: Path
+
+
+@contextmanager
+def _serve(index_dir: Path, log: Path, **env: str) -> Iterator[LoopbackServer]:
+    port = _free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    environ.update({"RAG_INDEX_DIR": str(index_dir), "PYTHONPATH": str(_ROOT), **env})
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)],
+            cwd=_ROOT,
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if proc.poll() is not None:
+                    pytest.fail(f"server exited early:\n{log.read_text(errors='replace')}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"server did not become ready:\n{log.read_text(errors='replace')}")
+                time.sleep(0.2)
+            yield LoopbackServer(base, log)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def loopback_server() -> Callable[..., AbstractContextManager[LoopbackServer]]:
+    """Factory: `with loopback_server(index_dir, log_file, RAG_X="…") as server:` runs
+    `python -m rag.cli serve` on a free loopback port (other `RAG_*` variables cleared), waits for
+    `/readyz`, and terminates it when the block ends. `server.base` is the URL; the server's output
+    goes to `log_file`."""
+    return _serve

@@ -28,6 +28,7 @@ from api.schemas import (
     ChatUsage,
     ModelCard,
     ModelList,
+    error_responses,
 )
 from api.sse import SSE_HEADERS, sse, start_stream
 from rag.answer.stream import AnswerEvent, DeltaEvent, FinalEvent
@@ -35,7 +36,12 @@ from rag.config import Settings
 from rag.errors import InputError
 from rag.types import Answer
 
-router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_read)])
+router = APIRouter(
+    prefix="/v1",
+    tags=["openai"],
+    dependencies=[Depends(require_read)],
+    responses=error_responses(401),
+)
 
 MODEL_ID = "rag-zh"
 _STARTED = int(time.time())
@@ -62,7 +68,10 @@ async def models(settings: SettingsDep) -> ModelList:
 @router.post(
     "/chat/completions",
     response_model=ChatResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        **error_responses(400, 413, 422, 503),
+    },
     description="OpenAI chat completions over the collection. With `stream: true`: "
     "`chat.completion.chunk` events, the last one carrying `finish_reason: stop` and `citations`, "
     "then `data: [DONE]`.",

@@ -23,6 +23,7 @@ from api.schemas import (
     DocumentList,
     DocumentOut,
     IngestResponse,
+    error_responses,
 )
 from rag.engine import Upload
 from rag.errors import DocumentError, DocumentTooLarge, InputError, UnsupportedFormat
@@ -50,7 +51,9 @@ _UPLOAD_BODY: dict[str, Any] = {
                     "required": ["file"],
                 }
             },
-            "application/json": {"schema": {"$ref": "#/components/schemas/DocumentIn"}},
+            # Inline: the route reads the body itself, so FastAPI would not add a
+            # `components/schemas/DocumentIn` for a `$ref` to point at.
+            "application/json": {"schema": DocumentIn.model_json_schema()},
         },
     }
 }
@@ -101,7 +104,8 @@ async def _read_upload(f: UploadFile, limit: int) -> bytes:
         200: {
             "model": IngestResponse,
             "description": "every document was already indexed unchanged",
-        }
+        },
+        **error_responses(400, 401, 403, 413, 415, 422, 503),
     },
 )
 async def upload(
@@ -162,21 +166,36 @@ async def upload(
     return JSONResponse(body.model_dump(), status_code=201 if changed else 200)
 
 
-@router.get("", response_model=DocumentList, dependencies=[Depends(require_read)])
+@router.get(
+    "",
+    response_model=DocumentList,
+    dependencies=[Depends(require_read)],
+    responses=error_responses(401, 503),
+)
 async def list_documents(engine: EngineDep) -> DocumentList:
     """Every stored document."""
     docs = await run_in_threadpool(engine.documents)
     return DocumentList(documents=[DocumentInfoOut(**asdict(d)) for d in docs], total=len(docs))
 
 
-@router.get("/{doc_id}", response_model=DocumentInfoOut, dependencies=[Depends(require_read)])
+@router.get(
+    "/{doc_id}",
+    response_model=DocumentInfoOut,
+    dependencies=[Depends(require_read)],
+    responses=error_responses(401, 404, 422, 503),
+)
 async def get_document(doc_id: str, engine: EngineDep) -> DocumentInfoOut:
     """One document's summary (404 if absent)."""
     info = await run_in_threadpool(engine.document, doc_id)
     return DocumentInfoOut(**asdict(info))
 
 
-@router.delete("/{doc_id}", response_model=Deleted, dependencies=[Depends(require_write)])
+@router.delete(
+    "/{doc_id}",
+    response_model=Deleted,
+    dependencies=[Depends(require_write)],
+    responses=error_responses(401, 403, 404, 422, 503),
+)
 async def delete_document(doc_id: str, engine: EngineDep) -> Deleted:
     """Remove a document and its chunks (404 if absent)."""
     await run_in_threadpool(engine.delete, doc_id)

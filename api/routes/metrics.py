@@ -7,8 +7,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.auth import require_read
 from api.deps import MetricsDep
+from api.schemas import error_responses
 
-router = APIRouter(tags=["health"], dependencies=[Depends(require_read)])
+router = APIRouter(
+    tags=["health"], dependencies=[Depends(require_read)], responses=error_responses(401)
+)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})

@@ -21,12 +21,18 @@ from api.schemas import (
     SearchFilter,
     SearchRequest,
     SearchResponse,
+    error_responses,
 )
 from api.sse import SSE_HEADERS, sse, start_stream
 from rag.answer.stream import AnswerEvent, DeltaEvent, FinalEvent, PassagesEvent
 from rag.config import Settings
 
-router = APIRouter(prefix="/v1", tags=["query"], dependencies=[Depends(require_read)])
+router = APIRouter(
+    prefix="/v1",
+    tags=["query"],
+    dependencies=[Depends(require_read)],
+    responses=error_responses(400, 401, 413, 422, 503),
+)
 
 _ASK_STREAM_DOC = """With `stream: true` the response is `text/event-stream`: one `passages` event
 (`{"passages": [...]}`), then `delta` events (`{"text": "..."}`; their concatenation is the answer),
