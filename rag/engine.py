@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ from rag.store.sqlite import ChunkVectors, Store, chunk_hash, doc_id_for
 from rag.types import Answer, DocumentInfo, IngestResult, Passage
 
 log = logging.getLogger(__name__)
+
+RECHECK_SECONDS = 1.0  # how stale a reader may be with respect to writes by other processes
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class Engine:
         warm_up()
         self._write_lock = threading.Lock()
         self._snapshot = self._load_snapshot()
+        self._checked_at = time.monotonic()
 
     def close(self) -> None:
         """Release the database connection."""
@@ -104,6 +108,19 @@ class Engine:
         """Rebuild derived indexes if SQLite moved on, and swap the new snapshot in."""
         if self.store.generation() != self._snapshot.generation:
             self._snapshot = self._load_snapshot()
+        self._checked_at = time.monotonic()
+
+    def _current(self) -> Snapshot:
+        """The snapshot to read; at most once per `RECHECK_SECONDS`, pick up writes made by another
+        process (e.g. `rag ingest` into the index a server is serving)."""
+        if time.monotonic() - self._checked_at > RECHECK_SECONDS and self._write_lock.acquire(
+            blocking=False
+        ):
+            try:
+                self.refresh()
+            finally:
+                self._write_lock.release()
+        return self._snapshot
 
     def info(self) -> dict[str, Any]:
         """Counts, embedder and paths, for `rag info` and readiness checks."""
@@ -300,7 +317,7 @@ class Engine:
     ) -> SearchResult:
         """Hybrid search; `sources`/`doc_ids` restrict it to those documents."""
         k = self._check_query(query, top_k)
-        snap = self._snapshot
+        snap = self._current()
         analysed = analyse(query.strip(), self.embedder)
         rows = self._filter_rows(snap, sources, doc_ids)
         hits = retrieve(snap, analysed, k, candidates=self.settings.candidates, rows=rows)

@@ -712,3 +712,21 @@ def test_embedding_cache_reuses_unchanged_chunks(
     counting.passages.clear()
     assert engine.ingest_paths([doc])[0].status == "unchanged"
     assert counting.passages == []
+
+
+def test_reader_picks_up_writes_from_another_process(
+    tmp_path: Path, use_embedder: Embedder
+) -> None:
+    """A serving engine sees documents another process ingested, without a restart."""
+    import rag.engine as engine_module
+
+    settings = Settings(index_dir=tmp_path / "idx")
+    reader = Engine(settings, embedder=use_embedder)
+    assert reader.search("苏州工业园区", 3).passages == ()
+    writer = Engine(settings, embedder=use_embedder)  # stands for a second process
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "suzhou.txt").write_text(FIRST, encoding="utf-8")
+    writer.ingest_paths([tmp_path / "d"])
+    reader._checked_at -= engine_module.RECHECK_SECONDS + 1  # as if a second had passed
+    hits = reader.search("苏州工业园区", 3).passages
+    assert hits and hits[0].source == "suzhou.txt"
