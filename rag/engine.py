@@ -20,6 +20,7 @@ from rag.answer.extractive import compose_answer
 from rag.answer.stream import AnswerEvent, replay
 from rag.config import Settings
 from rag.embed.base import Embedder
+from rag.embed.batcher import QueryBatcher
 from rag.embed.registry import embedder_name, get_embedder
 from rag.errors import DocumentError, EmbedderMismatch, InputError, NotFound, RagError
 from rag.index.tokenize import warm_up
@@ -85,12 +86,14 @@ class Engine:
         self.embedder = embedder if embedder is not None else get_embedder(settings.embedder)
         self.store.bind_embedder(self.embedder.name, self.embedder.dim)
         warm_up()
+        self._queries = QueryBatcher(self.embedder)
         self._write_lock = threading.Lock()
         self._snapshot = self._load_snapshot()
         self._checked_at = time.monotonic()
 
     def close(self) -> None:
-        """Release the database connection."""
+        """Stop the query batcher and release the database connection."""
+        self._queries.close()
         self.store.close()
 
     # --- state ------------------------------------------------------------------------------
@@ -318,7 +321,7 @@ class Engine:
         """Hybrid search; `sources`/`doc_ids` restrict it to those documents."""
         k = self._check_query(query, top_k)
         snap = self._current()
-        analysed = analyse(query.strip(), self.embedder)
+        analysed = analyse(query.strip(), self._queries)
         rows = self._filter_rows(snap, sources, doc_ids)
         hits = retrieve(snap, analysed, k, candidates=self.settings.candidates, rows=rows)
         return SearchResult(

@@ -1,4 +1,4 @@
-"""Liveness and readiness."""
+"""Liveness and readiness (async: answered on the event loop, no threadpool hop during ingests)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health)
-def healthz() -> Health:
+async def healthz() -> Health:
     """The process is up (does not touch the index)."""
     return Health(status="ok")
 
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
-def readyz(request: Request) -> Health | JSONResponse:
+async def readyz(request: Request) -> Health | JSONResponse:
     """503 until the index is loaded, then its counts."""
     engine = getattr(request.app.state, "engine", None)
     if engine is None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from rag.embed.base import Embedder
 from rag.index.tokenize import tokenize
 from rag.retrieve.fusion import score_fusion, top_rows
 from rag.retrieve.snapshot import Snapshot
@@ -37,9 +37,17 @@ class Query:
     tokens: list[str]
 
 
-def analyse(text: str, embedder: Embedder) -> Query:
+class QueryEncoder(Protocol):
+    """Anything that embeds one query (an `Embedder`, or a `QueryBatcher` in front of one)."""
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The query's vector."""
+        ...
+
+
+def analyse(text: str, encoder: QueryEncoder) -> Query:
     """Embed and tokenise the query."""
-    return Query(text=text, vector=embedder.embed_query(text), tokens=tokenize(text))
+    return Query(text=text, vector=encoder.embed_query(text), tokens=tokenize(text))
 
 
 def retrieve(
