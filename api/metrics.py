@@ -36,6 +36,22 @@ class Metrics:
             "rag_ingest_total", "Documents ingested, by outcome", ["status"], registry=self.registry
         )
 
+        self.llm_latency = Histogram(
+            "rag_llm_latency_seconds",
+            "Latency of LLM answers",
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.llm_tokens = Counter(
+            "rag_llm_tokens_total", "LLM tokens", ["kind"], registry=self.registry
+        )
+        self.answer_warnings = Counter(
+            "rag_answer_warnings_total",
+            "Answers with a warning (LLM failures, dropped citations)",
+            ["code"],
+            registry=self.registry,
+        )
+
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Record one finished request."""
         self.requests.labels(method, route, str(status)).inc()

@@ -79,6 +79,14 @@ class SearchResponse(Strict):
     took_ms: float
 
 
+class Usage(Strict):
+    """Token usage of an LLM answer."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
 class AskWarning(Strict):
     """Something the caller should know about how the answer was made."""
 
@@ -118,6 +126,15 @@ class AskResponse(Strict):
     passages: list[PassageOut]
     took_ms: float
     warnings: list[AskWarning] = Field(default_factory=list)
+    usage: Usage | None = Field(None, description="LLM token usage (null for extractive answers)")
+    llm_ms: float | None = Field(None, description="LLM latency (null for extractive answers)")
+    dropped_citations: int = Field(
+        0, description="Markers the LLM invented (pointing at no passage), removed"
+    )
+    unsupported_sentences: list[str] = Field(
+        default_factory=list,
+        description="LLM sentences the cited passages do not support (flagged)",
+    )
 
 
 class Health(Strict):

@@ -98,11 +98,15 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     """Print a cited answer and its sources."""
-    answer = _engine(args).ask(args.question, args.top_k, sources=args.source or None)
+    answer = _engine(args).ask(
+        args.question, args.top_k, mode=args.mode, sources=args.source or None
+    )
     if args.json:
         _print_json(asdict(answer))
         return 0
     print(answer.answer)
+    for w in answer.warnings:
+        print(f"warning: {w.message}", file=sys.stderr)
     if answer.citations:
         print()
         for c in answer.citations:
@@ -203,6 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(arg)
         p.add_argument("--top-k", type=int, default=None)
         p.add_argument("--source", action="append", help="restrict to this source (repeatable)")
+        if name == "ask":
+            p.add_argument(
+                "--mode",
+                choices=["auto", "extractive", "llm"],
+                default="auto",
+                help="auto: the LLM when RAG_LLM_BASE_URL is set, else extractive",
+            )
         p.set_defaults(func=func)
 
     p = sub.add_parser("info", parents=[common], help="index statistics")

@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
+    llm_backend: str = Field(
+        "openai", description="LLM backend name (only 'openai'-compatible today)."
+    )
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds for a whole LLM reply.")
+    llm_retries: int = Field(2, ge=0, le=10, description="Retries on 429/5xx/connection errors.")
+    llm_max_tokens: int = Field(512, ge=1)
+    llm_temperature: float = Field(0.1, ge=0.0, le=2.0)
+    drop_unsupported: bool = Field(
+        False, description="Drop LLM sentences the cited passages do not support."
+    )
 
     # HTTP
     api_keys: str | None = Field(

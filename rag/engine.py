@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from rag.answer.extractive import compose_answer
-from rag.answer.stream import AnswerEvent, replay
+from rag.answer.generate import generate
+from rag.answer.generate import warn as _warn
+from rag.answer.stream import AnswerEvent, FinalEvent, replay
 from rag.config import Settings
 from rag.embed.base import Embedder
 from rag.embed.batcher import QueryBatcher
@@ -27,6 +29,8 @@ from rag.index.tokenize import warm_up
 from rag.ingest.loaders import supported_suffixes
 from rag.ingest.pipeline import Prepared, content_hash, prepare, read_file
 from rag.ingest.split import sentence_spans
+from rag.llm.base import LLM
+from rag.llm.registry import get_llm
 from rag.retrieve.hybrid import Hit, Query, analyse, retrieve
 from rag.retrieve.snapshot import Snapshot, load_snapshot
 from rag.store.sqlite import ChunkVectors, Store, chunk_hash, doc_id_for
@@ -34,6 +38,7 @@ from rag.types import Answer, DocumentInfo, IngestResult, Passage
 
 log = logging.getLogger(__name__)
 
+MODES = ("auto", "extractive", "llm")
 RECHECK_SECONDS = 1.0  # how stale a reader may be with respect to writes by other processes
 
 
@@ -71,7 +76,9 @@ class SearchResult:
 class Engine:
     """Ingest, search and answer over one index directory."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, llm: LLM | None = None
+    ) -> None:
         """Open the store, refuse a mismatched embedder before loading it, load the snapshot."""
         self.settings = settings
         self.store = Store(settings.db_path)
@@ -87,6 +94,7 @@ class Engine:
         self.store.bind_embedder(self.embedder.name, self.embedder.dim)
         warm_up()
         self._queries = QueryBatcher(self.embedder)
+        self.llm = llm if llm is not None else get_llm(settings)
         self._write_lock = threading.Lock()
         self._snapshot = self._load_snapshot()
         self._checked_at = time.monotonic()
@@ -352,23 +360,53 @@ class Engine:
         question: str,
         top_k: int | None = None,
         *,
+        mode: str = "auto",
         sources: Iterable[str] | None = None,
         doc_ids: Iterable[str] | None = None,
     ) -> Answer:
-        """Retrieve and compose an extractive, cited answer (or say the documents lack one)."""
-        result = self.search(question, top_k, sources=sources, doc_ids=doc_ids)
-        return self._compose(result)
+        """A cited answer: extractive, or from the LLM (`mode` auto/llm) with checked citations.
+
+        Below the relevance floor the answer is "not found" and the LLM is not called; if the LLM
+        fails in any way the answer is extractive, with a warning saying why.
+        """
+        events = list(self.ask_stream(question, top_k, mode=mode, sources=sources, doc_ids=doc_ids))
+        final = events[-1]
+        assert isinstance(final, FinalEvent)
+        return final.answer
 
     def ask_stream(
         self,
         question: str,
         top_k: int | None = None,
         *,
+        mode: str = "auto",
         sources: Iterable[str] | None = None,
         doc_ids: Iterable[str] | None = None,
     ) -> Iterator[AnswerEvent]:
         """`ask`, as events: passages, answer text deltas, then the final answer."""
-        return replay(self.ask(question, top_k, sources=sources, doc_ids=doc_ids))
+        if mode not in MODES:
+            raise InputError(f"mode must be one of {', '.join(MODES)}, not '{mode}'")
+        result = self.search(question, top_k, sources=sources, doc_ids=doc_ids)
+        extractive = self._compose(result)
+        if (
+            mode == "extractive"
+            or not extractive.answerable
+            or (self.llm is None and mode == "auto")
+        ):
+            yield from replay(extractive)
+            return
+        if self.llm is None:
+            yield from replay(
+                _warn(
+                    extractive,
+                    "llm_not_configured",
+                    "no LLM is configured (RAG_LLM_BASE_URL); answered extractively",
+                )
+            )
+            return
+        yield from generate(
+            self.llm, extractive, self.embedder, drop_unsupported=self.settings.drop_unsupported
+        )
 
     def _compose(self, result: SearchResult) -> Answer:
         return compose_answer(

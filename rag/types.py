@@ -81,6 +81,14 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Warning_:
+    """Something the caller should know about how an answer was made (e.g. the LLM failed)."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Answer:
     """A composed answer: text with `[n]` markers, its citations and the passages they index."""
 
@@ -91,6 +99,13 @@ class Answer:
     citations: tuple[Citation, ...]
     passages: tuple[Passage, ...]
     confidence: float = 0.0
+    warnings: tuple[Warning_, ...] = ()
+    # LLM answers only: tokens, latency, and what the citation check found
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    llm_ms: float | None = None
+    dropped_citations: int = 0
+    unsupported_sentences: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

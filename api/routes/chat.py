@@ -54,6 +54,14 @@ def _question(body: ChatRequest) -> str:
     raise InputError("no user message with text: the last user message is the question")
 
 
+def _usage(answer: Answer) -> ChatUsage:
+    return ChatUsage(
+        prompt_tokens=answer.prompt_tokens,
+        completion_tokens=answer.completion_tokens,
+        total_tokens=answer.prompt_tokens + answer.completion_tokens,
+    )
+
+
 def _citations(answer: Answer) -> list[ChatCitation]:
     titles = {p.chunk_id: p.title for p in answer.passages}
     return [ChatCitation(**asdict(c), title=titles.get(c.chunk_id, "")) for c in answer.citations]
@@ -96,7 +104,7 @@ async def chat(
         created=created,
         model=body.model,
         choices=[ChatChoice(message=ChatChoiceMessage(content=answer.answer))],
-        usage=ChatUsage(),
+        usage=_usage(answer),
         citations=_citations(answer),
         answerable=answer.answerable,
     )
@@ -125,9 +133,8 @@ async def _chunks(
         )
 
     yield chunk({"role": "assistant", "content": ""})
-    events: list[AnswerEvent] = [first]
+    usage = ChatUsage()
     async for e in rest:
-        events.append(e)
         if isinstance(e, DeltaEvent):
             yield chunk({"content": e.text})
         elif isinstance(e, FinalEvent):
@@ -136,7 +143,9 @@ async def _chunks(
                 "stop",
                 citations=[c.model_dump() for c in _citations(e.answer)],
                 answerable=e.answer.answerable,
+                warnings=[{"code": w.code, "message": w.message} for w in e.answer.warnings],
             )
+            usage = _usage(e.answer)
     if (body.stream_options or {}).get("include_usage"):
         yield sse(
             {
@@ -145,7 +154,7 @@ async def _chunks(
                 "created": created,
                 "model": body.model,
                 "choices": [],
-                "usage": ChatUsage().model_dump(),
+                "usage": usage.model_dump(),
             }
         )
     yield sse("[DONE]")

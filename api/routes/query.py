@@ -11,7 +11,8 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import require_read
-from api.deps import EngineDep, SettingsDep
+from api.deps import EngineDep, MetricsDep
+from api.metrics import Metrics
 from api.schemas import (
     AskRequest,
     AskResponse,
@@ -21,11 +22,12 @@ from api.schemas import (
     SearchFilter,
     SearchRequest,
     SearchResponse,
+    Usage,
     error_responses,
 )
 from api.sse import SSE_HEADERS, sse, start_stream
 from rag.answer.stream import AnswerEvent, DeltaEvent, FinalEvent, PassagesEvent
-from rag.config import Settings
+from rag.types import Answer
 
 router = APIRouter(
     prefix="/v1",
@@ -36,7 +38,8 @@ router = APIRouter(
 
 _ASK_STREAM_DOC = """With `stream: true` the response is `text/event-stream`: one `passages` event
 (`{"passages": [...]}`), then `delta` events (`{"text": "..."}`; their concatenation is the answer),
-then `citations` (`{"citations": [...], "answerable": bool, "mode": str, "warnings": [...]}`), then
+then `citations` (the final answer's fields: `answer`, `answerable`, `mode`, `citations`, `passages`,
+`warnings`, `usage`, `llm_ms`, `dropped_citations`, `unsupported_sentences`), then
 `done` (`{"took_ms": float}`)."""
 
 
@@ -45,16 +48,18 @@ def _filters(f: SearchFilter | None) -> dict[str, list[str] | None]:
     return {"sources": f.sources if f else None, "doc_ids": f.doc_ids if f else None}
 
 
-def _warnings(mode: str, settings: Settings) -> list[AskWarning]:
-    """Explain a requested mode that cannot be honoured."""
-    if mode == "llm" and not settings.llm_base_url:
-        return [
-            AskWarning(
-                code="llm_not_configured",
-                message="no LLM is configured (RAG_LLM_BASE_URL); answered extractively",
-            )
-        ]
-    return []
+def _warnings(answer: Answer) -> list[AskWarning]:
+    return [AskWarning(code=w.code, message=w.message) for w in answer.warnings]
+
+
+def _observe_llm(metrics: Metrics, answer: Answer) -> None:
+    """LLM tokens, latency and failures into /metrics."""
+    if answer.llm_ms is not None:
+        metrics.llm_latency.observe(answer.llm_ms / 1000)
+        metrics.llm_tokens.labels("prompt").inc(answer.prompt_tokens)
+        metrics.llm_tokens.labels("completion").inc(answer.completion_tokens)
+    for w in answer.warnings:
+        metrics.answer_warnings.labels(w.code).inc()
 
 
 @router.post("/search", response_model=SearchResponse)
@@ -77,21 +82,36 @@ async def search(body: SearchRequest, engine: EngineDep, response: Response) -> 
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def ask(
-    body: AskRequest, engine: EngineDep, settings: SettingsDep
+    body: AskRequest, engine: EngineDep, metrics: MetricsDep
 ) -> AskResponse | StreamingResponse:
     """A cited answer; `stream: true` for server-sent events."""
     t0 = time.perf_counter()
-    warnings = _warnings(body.mode, settings)
+    f = _filters(body.filter)
     if body.stream:
         first, rest = await start_stream(
-            lambda: engine.ask_stream(body.question, body.top_k, **_filters(body.filter))
+            lambda: engine.ask_stream(
+                body.question,
+                body.top_k,
+                mode=body.mode,
+                sources=f["sources"],
+                doc_ids=f["doc_ids"],
+            )
         )
         return StreamingResponse(
-            _ask_events(first, rest, warnings, t0),
+            _ask_events(first, rest, metrics, t0),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
-    answer = await run_in_threadpool(engine.ask, body.question, body.top_k, **_filters(body.filter))
+    answer = await run_in_threadpool(
+        lambda: engine.ask(
+            body.question, body.top_k, mode=body.mode, sources=f["sources"], doc_ids=f["doc_ids"]
+        )
+    )
+    _observe_llm(metrics, answer)
+    return _response(answer, t0)
+
+
+def _response(answer: Answer, t0: float) -> AskResponse:
     return AskResponse(
         question=answer.question,
         answer=answer.answer,
@@ -100,14 +120,25 @@ async def ask(
         citations=[CitationOut(**asdict(c)) for c in answer.citations],
         passages=[PassageOut(**asdict(p)) for p in answer.passages],
         took_ms=round(1000 * (time.perf_counter() - t0), 2),
-        warnings=warnings,
+        warnings=_warnings(answer),
+        usage=Usage(
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            total_tokens=answer.prompt_tokens + answer.completion_tokens,
+        )
+        if answer.llm_ms is not None
+        else None,
+        llm_ms=answer.llm_ms,
+        dropped_citations=answer.dropped_citations,
+        unsupported_sentences=list(answer.unsupported_sentences),
     )
 
 
 async def _ask_events(
-    first: AnswerEvent, rest: AsyncIterator[AnswerEvent], warnings: list[AskWarning], t0: float
+    first: AnswerEvent, rest: AsyncIterator[AnswerEvent], metrics: Metrics, t0: float
 ) -> AsyncIterator[bytes]:
-    """AnswerEvents → SSE messages."""
+    """AnswerEvents → SSE messages. The `citations` event carries the final answer too: if the LLM
+    broke off mid-stream, the final (extractive) answer replaces the deltas sent so far."""
 
     async def all_events() -> AsyncIterator[AnswerEvent]:
         yield first
@@ -123,14 +154,7 @@ async def _ask_events(
         elif isinstance(event, DeltaEvent):
             yield sse({"text": event.text}, "delta")
         elif isinstance(event, FinalEvent):
-            a = event.answer
-            yield sse(
-                {
-                    "citations": [CitationOut(**asdict(c)).model_dump() for c in a.citations],
-                    "answerable": a.answerable,
-                    "mode": a.mode,
-                    "warnings": [w.model_dump() for w in warnings],
-                },
-                "citations",
-            )
+            _observe_llm(metrics, event.answer)
+            final = _response(event.answer, t0).model_dump(exclude={"question", "took_ms"})
+            yield sse(final, "citations")
     yield sse({"took_ms": round(1000 * (time.perf_counter() - t0), 2)}, "done")

@@ -1,0 +1,1 @@
+"""Optional generative answers: LLM backends picked by name (see `registry.get_llm`)."""
