@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from rag.types import Answer
+
 # Latency buckets (seconds) around this service's range: ~2 ms searches to multi-second ingests.
 _BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -51,6 +53,15 @@ class Metrics:
             ["code"],
             registry=self.registry,
         )
+
+    def observe_answer(self, answer: Answer) -> None:
+        """LLM tokens, latency and answer warnings (LLM failures, dropped citations)."""
+        if answer.llm_ms is not None:
+            self.llm_latency.observe(answer.llm_ms / 1000)
+            self.llm_tokens.labels("prompt").inc(answer.prompt_tokens)
+            self.llm_tokens.labels("completion").inc(answer.completion_tokens)
+        for w in answer.warnings:
+            self.answer_warnings.labels(w.code).inc()
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Record one finished request."""

@@ -128,3 +128,24 @@ def loopback_server() -> Callable[..., AbstractContextManager[LoopbackServer]]:
     `/readyz`, and terminates it when the block ends. `server.base` is the URL; the server's output
     goes to `log_file`."""
     return _serve
+
+
+# tests/llm/peer.py is imported as `llm.peer` (tests/ is on sys.path under pytest's default
+# import mode; this keeps it so under others too)
+if str(_ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(_ROOT / "tests"))
+
+if TYPE_CHECKING:
+    from llm.peer import Peer
+
+
+@pytest.fixture
+def llm_peer() -> Iterator[Peer]:
+    """A started `llm.peer.Peer` (tests/llm/peer.py): a scriptable OpenAI-compatible
+    chat-completions server on a free loopback port, stopped when the test ends.
+    `peer.base_url` is the client's base URL; `peer.script(Reply(...), ...)` queues replies and
+    `peer.requests` records what was sent."""
+    from llm.peer import Peer
+
+    with Peer() as peer:
+        yield peer

@@ -18,7 +18,8 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import require_read
-from api.deps import EngineDep, SettingsDep
+from api.deps import EngineDep, MetricsDep, SettingsDep
+from api.metrics import Metrics
 from api.schemas import (
     ChatChoice,
     ChatChoiceMessage,
@@ -32,7 +33,6 @@ from api.schemas import (
 )
 from api.sse import SSE_HEADERS, sse, start_stream
 from rag.answer.stream import AnswerEvent, DeltaEvent, FinalEvent
-from rag.config import Settings
 from rag.errors import InputError
 from rag.types import Answer
 
@@ -85,7 +85,7 @@ async def models(settings: SettingsDep) -> ModelList:
     "then `data: [DONE]`.",
 )
 async def chat(
-    body: ChatRequest, engine: EngineDep, settings: SettingsDep
+    body: ChatRequest, engine: EngineDep, metrics: MetricsDep
 ) -> ChatResponse | StreamingResponse:
     """Answer the last user message with a cited reply."""
     question = _question(body)
@@ -94,11 +94,12 @@ async def chat(
     if body.stream:
         first, rest = await start_stream(lambda: engine.ask_stream(question, body.top_k))
         return StreamingResponse(
-            _chunks(first, rest, cid, created, body, settings),
+            _chunks(first, rest, cid, created, body, metrics),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
     answer = await run_in_threadpool(engine.ask, question, body.top_k)
+    metrics.observe_answer(answer)
     return ChatResponse(
         id=cid,
         created=created,
@@ -116,7 +117,7 @@ async def _chunks(
     cid: str,
     created: int,
     body: ChatRequest,
-    settings: Settings,
+    metrics: Metrics,
 ) -> AsyncIterator[bytes]:
     """AnswerEvents → `chat.completion.chunk` SSE messages, ending with `[DONE]`."""
 
@@ -138,6 +139,7 @@ async def _chunks(
         if isinstance(e, DeltaEvent):
             yield chunk({"content": e.text})
         elif isinstance(e, FinalEvent):
+            metrics.observe_answer(e.answer)
             yield chunk(
                 {},
                 "stop",

@@ -52,16 +52,6 @@ def _warnings(answer: Answer) -> list[AskWarning]:
     return [AskWarning(code=w.code, message=w.message) for w in answer.warnings]
 
 
-def _observe_llm(metrics: Metrics, answer: Answer) -> None:
-    """LLM tokens, latency and failures into /metrics."""
-    if answer.llm_ms is not None:
-        metrics.llm_latency.observe(answer.llm_ms / 1000)
-        metrics.llm_tokens.labels("prompt").inc(answer.prompt_tokens)
-        metrics.llm_tokens.labels("completion").inc(answer.completion_tokens)
-    for w in answer.warnings:
-        metrics.answer_warnings.labels(w.code).inc()
-
-
 @router.post("/search", response_model=SearchResponse)
 async def search(body: SearchRequest, engine: EngineDep, response: Response) -> SearchResponse:
     """Hybrid search over the collection. `X-Index-Generation` names the index state searched."""
@@ -107,7 +97,7 @@ async def ask(
             body.question, body.top_k, mode=body.mode, sources=f["sources"], doc_ids=f["doc_ids"]
         )
     )
-    _observe_llm(metrics, answer)
+    metrics.observe_answer(answer)
     return _response(answer, t0)
 
 
@@ -154,7 +144,7 @@ async def _ask_events(
         elif isinstance(event, DeltaEvent):
             yield sse({"text": event.text}, "delta")
         elif isinstance(event, FinalEvent):
-            _observe_llm(metrics, event.answer)
+            metrics.observe_answer(event.answer)
             final = _response(event.answer, t0).model_dump(exclude={"question", "took_ms"})
             yield sse(final, "citations")
     yield sse({"took_ms": round(1000 * (time.perf_counter() - t0), 2)}, "done")
