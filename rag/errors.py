@@ -55,3 +55,27 @@ class ConfigError(RagError):
     """A setting names something that does not exist (unknown backend, bad path)."""
 
     code = "config_error"
+
+
+class LLMError(RagError):
+    """The LLM could not give a usable answer. Never reaches a client: answers fall back to extractive."""
+
+    code = "llm_error"
+
+
+class LLMTimeout(LLMError):
+    """No (complete) answer within the timeout."""
+
+    code = "llm_timeout"
+
+
+class LLMRateLimited(LLMError):
+    """Still rate-limited (429) after the retries."""
+
+    code = "llm_rate_limited"
+
+
+class LLMBadResponse(LLMError):
+    """The reply was not valid OpenAI-format JSON / SSE, or empty."""
+
+    code = "llm_bad_response"

@@ -7,31 +7,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from rag.errors import RagError
+from rag.errors import LLMBadResponse, LLMError, LLMRateLimited, LLMTimeout
 
-
-class LLMError(RagError):
-    """The LLM could not give a usable answer (timeout, HTTP error, rate limit, garbage)."""
-
-    code = "llm_error"
-
-
-class LLMTimeout(LLMError):
-    """No (complete) answer within the timeout."""
-
-    code = "llm_timeout"
-
-
-class LLMRateLimited(LLMError):
-    """Still rate-limited (429) after the retries."""
-
-    code = "llm_rate_limited"
-
-
-class LLMBadResponse(LLMError):
-    """The reply was not valid OpenAI-format JSON / SSE."""
-
-    code = "llm_bad_response"
+__all__ = [
+    "LLM",
+    "Completion",
+    "LLMBadResponse",
+    "LLMError",
+    "LLMRateLimited",
+    "LLMTimeout",
+    "Message",
+    "Usage",
+]
 
 
 @dataclass(frozen=True)
