@@ -79,15 +79,30 @@ def generate(
         return
     for sentence in tail:
         yield DeltaEvent(sentence)
+    ran = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "llm_ms": llm_ms,
+    }
+    if any(s.markers for s in checked.sentences) and not any(
+        s.supported for s in checked.sentences
+    ):
+        # Every sentence cites something, none is borne out by it (e.g. the model echoed the prompt).
+        fallback = warn(
+            extractive,
+            "llm_unsupported",
+            "no sentence of the LLM answer is supported by its citations; answered extractively",
+        )
+        yield FinalEvent(dataclasses.replace(fallback, **ran))  # type: ignore[arg-type]
+        return
     if not checked.citations or not checked.text:
         # Nothing verifiable survived the check: the extractive answer is the safe one.
-        yield FinalEvent(
-            warn(
-                extractive,
-                "llm_uncited",
-                "the LLM answer cited no retrieved passage; answered extractively",
-            )
+        fallback = warn(
+            extractive,
+            "llm_uncited",
+            "the LLM answer cited no retrieved passage; answered extractively",
         )
+        yield FinalEvent(dataclasses.replace(fallback, **ran))  # type: ignore[arg-type]
         return
     warnings: tuple[Warning_, ...] = ()
     if checked.dropped_citations:

@@ -53,8 +53,13 @@ def not_found_text(question: str) -> str:
 
 
 def is_not_found(text: str) -> bool:
-    """True when the model said the documents do not contain the answer."""
+    """True when the whole (short) reply says the documents do not contain the answer.
+
+    Only a short reply counts: a model that echoes the rules back also "says" the phrase.
+    """
     t = text.strip().rstrip("。.").strip()
-    return bool(t) and (
+    if not t or len(t) > 2 * len(NOT_FOUND_EN):
+        return False
+    return (
         t in NOT_FOUND_ZH or t in NOT_FOUND_EN or "没有找到" in t or "do not contain" in t.lower()
     )

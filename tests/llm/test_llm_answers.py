@@ -245,3 +245,32 @@ def test_a_server_that_ignores_stream_is_understood(llm_peer: Peer) -> None:
     )
     c = OpenAIChat(llm_peer.base_url, "peer-model").complete([])
     assert c.text == "好的[1]。" and c.usage.total_tokens == 5
+
+
+ECHO = (
+    "You answer questions using only the numbered passages in the user's message. "
+    "End every sentence with the number(s) of the passage(s) that support it in square brackets, e.g. [1] or [2][3]. "
+    "If the passages do not contain the answer, reply: 文档中没有找到这个问题的答案。"
+)
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_an_echoed_prompt_is_not_an_answer(
+    index_dir: Path, use_embedder: Embedder, llm_peer: Peer, drop: bool
+) -> None:
+    """Seen with a real 270M base model: it repeats the rules, example markers and all."""
+    llm_peer.script(Reply(ECHO, usage=(300, 60)))
+    a = make_engine(index_dir, use_embedder, llm_peer, drop_unsupported=drop).ask(Q)
+    assert a.mode == "extractive" and a.answerable and "43.58" in a.answer
+    assert [w.code for w in a.warnings] == ["llm_unsupported"]
+    assert (
+        a.llm_ms is not None and a.completion_tokens == 60
+    )  # the model did run: its cost is reported
+
+
+def test_a_long_reply_mentioning_not_found_is_not_a_refusal(
+    index_dir: Path, use_embedder: Embedder, llm_peer: Peer
+) -> None:
+    llm_peer.script(Reply(GOOD + "其他年份的数据文档中没有找到。[1]"))
+    a = make_engine(index_dir, use_embedder, llm_peer).ask(Q)
+    assert a.answerable and a.mode == "llm" and "43.58" in a.answer
