@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         50, ge=1, description="Candidates drawn from each retriever before fusion."
     )
     max_query_chars: int = Field(2000, ge=1)
+    rerank: bool = Field(
+        True, description="Rerank the fused top 20 with the fitted feature reranker."
+    )
     # Floor on the answerability probability (0..1) below which the answer is "not found".
     # The model behind it is fitted by `python benchmarks/calibrate_floor.py`; 0.5 is its
     # class-balanced decision boundary.

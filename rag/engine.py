@@ -32,6 +32,7 @@ from rag.ingest.split import sentence_spans
 from rag.llm.base import LLM
 from rag.llm.registry import get_llm
 from rag.retrieve.hybrid import Hit, Query, analyse, retrieve
+from rag.retrieve.rerank import load_reranker
 from rag.retrieve.snapshot import Snapshot, load_snapshot
 from rag.store.sqlite import ChunkVectors, Store, chunk_hash, doc_id_for
 from rag.types import Answer, DocumentInfo, IngestResult, Passage
@@ -331,7 +332,14 @@ class Engine:
         snap = self._current()
         analysed = analyse(query.strip(), self._queries)
         rows = self._filter_rows(snap, sources, doc_ids)
-        hits = retrieve(snap, analysed, k, candidates=self.settings.candidates, rows=rows)
+        hits = retrieve(
+            snap,
+            analysed,
+            k,
+            candidates=self.settings.candidates,
+            rows=rows,
+            reranker=load_reranker() if self.settings.rerank else None,
+        )
         return SearchResult(
             query=query,
             passages=tuple(self._passage(snap, h) for h in hits),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -9,6 +11,7 @@ import numpy as np
 
 from rag.index.tokenize import tokenize
 from rag.retrieve.fusion import score_fusion, top_rows
+from rag.retrieve.rerank import Candidate, Reranker
 from rag.retrieve.snapshot import Snapshot
 
 SENTENCE_BLEND = 0.5
@@ -58,6 +61,8 @@ def retrieve(
     candidates: int = 50,
     rows: np.ndarray | None = None,
     lexical_weight: float = 0.5,
+    reranker: Reranker | None = None,
+    rerank_depth: int = 20,
 ) -> list[Hit]:
     """Top-`k` hits for `query`, optionally only among `rows`.
 
@@ -91,7 +96,8 @@ def retrieve(
         [{r: float(dense_all[r]) for r in pool}, {r: float(lex_all[r]) for r in pool}],
         [1.0 - w_lex, w_lex],
     )
-    best = sorted(pool, key=lambda r: -fused.get(r, 0.0))[:k]
+    depth = max(k, rerank_depth) if reranker is not None else k
+    best = sorted(pool, key=lambda r: -fused.get(r, 0.0))[:depth]
     hits = []
     for r in best:
         folded = snap.folded(r)
@@ -112,4 +118,26 @@ def retrieve(
                 sentences=sents,
             )
         )
-    return hits
+    if reranker is not None and hits:
+        scores = reranker.scores(candidates_of(snap, hits), idf)
+        hits = [dataclasses.replace(h, score=sc) for h, sc in zip(hits, scores, strict=True)]
+        hits.sort(key=lambda h: -h.score)
+    return hits[:k]
+
+
+def candidates_of(snap: Snapshot, hits: Sequence[Hit]) -> list[Candidate]:
+    """What the reranker reads about each hit (sentence texts sliced from the chunk)."""
+    out = []
+    for h in hits:
+        text, base = snap.texts[h.row], snap.starts[h.row]
+        sents = tuple((text[a - base : b - base], cos) for a, b, cos in h.sentences)
+        out.append(
+            Candidate(
+                fused=h.score,
+                dense=h.dense,
+                lexical=h.lexical,
+                coverage=h.coverage,
+                sentences=sents,
+            )
+        )
+    return out
