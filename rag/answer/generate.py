@@ -84,24 +84,20 @@ def generate(
         "completion_tokens": usage.completion_tokens,
         "llm_ms": llm_ms,
     }
+    unverified = None
     if any(s.markers for s in checked.sentences) and not any(
         s.supported for s in checked.sentences
     ):
         # Every sentence cites something, none is borne out by it (e.g. the model echoed the prompt).
-        fallback = warn(
-            extractive,
+        unverified = (
             "llm_unsupported",
-            "no sentence of the LLM answer is supported by its citations; answered extractively",
+            "no sentence of the LLM answer is supported by its citations",
         )
-        yield FinalEvent(dataclasses.replace(fallback, **ran))  # type: ignore[arg-type]
-        return
-    if not checked.citations or not checked.text:
-        # Nothing verifiable survived the check: the extractive answer is the safe one.
-        fallback = warn(
-            extractive,
-            "llm_uncited",
-            "the LLM answer cited no retrieved passage; answered extractively",
-        )
+    elif not checked.citations or not checked.text:
+        unverified = ("llm_uncited", "the LLM answer cited no retrieved passage")
+    if unverified:
+        # Nothing verifiable: the extractive answer is the safe one; the LLM's cost is still reported.
+        fallback = warn(extractive, unverified[0], f"{unverified[1]}; answered extractively")
         yield FinalEvent(dataclasses.replace(fallback, **ran))  # type: ignore[arg-type]
         return
     warnings: tuple[Warning_, ...] = ()
