@@ -83,14 +83,13 @@ class Engine:
         """Open the store, refuse a mismatched embedder before loading it, load the snapshot."""
         self.settings = settings
         self.store = Store(settings.db_path)
-        wanted = embedder.name if embedder is not None else embedder_name(settings.embedder)
-        built_with = self.store.manifest().embedder
-        if built_with and built_with != wanted and self.store.count_chunks() > 0:
-            self.store.close()
-            raise EmbedderMismatch(
-                f"the index at {settings.index_dir} was built with embedder '{built_with}', but "
-                f"'{wanted}' is configured; set RAG_EMBEDDER={built_with} or use a new RAG_INDEX_DIR"
+        try:  # refuse a mismatched embedder before spending time loading it
+            self.store.check_embedder(
+                embedder.name if embedder is not None else embedder_name(settings.embedder)
             )
+        except EmbedderMismatch:
+            self.store.close()
+            raise
         self.embedder = embedder if embedder is not None else get_embedder(settings.embedder)
         self.store.bind_embedder(self.embedder.name, self.embedder.dim)
         warm_up()

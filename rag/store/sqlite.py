@@ -167,11 +167,10 @@ class Store:
         return int(self._meta("generation") or 0)
 
     @_locked
-    def bind_embedder(self, name: str, dim: int | None = None) -> None:
-        """Record `name` (and `dim`) as this index's embedder, or refuse a different one.
-
-        An index that holds no chunks may be re-bound to another embedder.
-        """
+    def check_embedder(self, name: str, dim: int | None = None) -> None:
+        """Refuse an embedder other than the one this index was built with (`EmbedderMismatch`,
+        naming both). An index that holds no chunks accepts any embedder. Cheap: callers check
+        before loading a model."""
         current = self._meta("embedder")
         if current and current != name and self.count_chunks() > 0:
             raise EmbedderMismatch(
@@ -183,6 +182,11 @@ class Store:
             raise EmbedderMismatch(
                 f"index vectors have dimension {stored_dim}, embedder '{name}' gives {dim}"
             )
+
+    @_locked
+    def bind_embedder(self, name: str, dim: int | None = None) -> None:
+        """Record `name` (and `dim`) as this index's embedder, after `check_embedder`."""
+        self.check_embedder(name, dim)
         with self._tx():
             self._set_meta("embedder", name)
             if dim is not None:
