@@ -2,8 +2,8 @@
 
 For each CMRC trial question (and 120 English versions of them), the top-20 fused candidates from an index of the 256 contexts are
 labelled (a candidate answers when it is from the question's context and contains a gold answer).
-A pairwise logistic loss pushes every answering candidate above every other candidate of the same
-question; L2-regularised, on standardised features, then mapped back to raw scale.
+A listwise (softmax) loss puts each question's probability mass on its answering candidates;
+L2-regularised, on standardised features, then mapped back to raw scale.
 
     python benchmarks/train_reranker.py [--write]
 """
@@ -20,11 +20,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cmrc import DEFAULT_CMRC, export_cmrc
+from fitting import fit, top_accuracy
 
 from rag.config import Settings
 from rag.engine import Engine
 from rag.eval import EvalQuestion, is_hit, load_questions
-from rag.retrieve.hybrid import analyse, candidates_of, retrieve
+from rag.retrieve.hybrid import analyse, candidates_of, evidence_idf, retrieve
 from rag.retrieve.rerank import FEATURES, WEIGHTS_FILE, features
 from rag.types import Passage
 
@@ -36,10 +37,10 @@ def collect(
     snap = engine.snapshot
     xs, ys, gs = [], [], []
     for gi, q in enumerate(questions):
-        a = analyse(q.question, engine.embedder)
+        a = analyse(q.question, engine.embedder, snap.lexical)
         hits = retrieve(snap, a, 20)
-        idf = snap.lexical.idf(snap.lexical.evidence_tokens(a.tokens))
-        for h, f in zip(hits, features(candidates_of(snap, hits), idf), strict=True):
+        idf = evidence_idf(snap.lexical, a)
+        for h, f in zip(hits, features(candidates_of(snap, hits), idf, q.question), strict=True):
             p = Passage(
                 "", "", snap.sources[snap.doc_ids[h.row]][0], "", snap.texts[h.row], 0, 0, 0
             )
@@ -47,38 +48,6 @@ def collect(
             ys.append(1 if is_hit(p, q) else 0)
             gs.append(gi)
     return np.array(xs), np.array(ys), np.array(gs)
-
-
-def fit(
-    x: np.ndarray,
-    y: np.ndarray,
-    g: np.ndarray,
-    l2: float = 1e-2,
-    steps: int = 3000,
-    lr: float = 0.5,
-) -> np.ndarray:
-    """Pairwise logistic regression; returns raw-scale weights."""
-    mu, sd = x.mean(0), x.std(0) + 1e-9
-    z = (x - mu) / sd
-    pos_idx, neg_idx = [], []
-    for q in np.unique(g):
-        idx = np.flatnonzero(g == q)
-        for p in idx[y[idx] == 1][:3]:
-            for n in idx[y[idx] == 0]:
-                pos_idx.append(p)
-                neg_idx.append(n)
-    d = z[pos_idx] - z[neg_idx]
-    w = np.zeros(x.shape[1])
-    for _ in range(steps):
-        p = 1 / (1 + np.exp(d @ w))
-        w -= lr * (-(d * p[:, None]).mean(0) + l2 * w)
-    return w / sd
-
-
-def hit_at_1(x: np.ndarray, y: np.ndarray, g: np.ndarray, w: np.ndarray | None) -> float:
-    """Share of questions whose best-scored candidate answers (column 0 = fused when `w` is None)."""
-    s = x[:, 0] if w is None else x @ w
-    return float(np.mean([y[g == q][np.argmax(s[g == q])] for q in np.unique(g)]))
 
 
 def main() -> None:
@@ -108,8 +77,9 @@ def main() -> None:
         engine.close()
     train, test = g % 2 == 0, g % 2 == 1
     w = fit(x[train], y[train], g[train])
+    xt, yt, gt = x[test], y[test], g[test]
     print(
-        f"held-out half: hit@1 fused {hit_at_1(x[test], y[test], g[test], None):.3f} -> reranked {hit_at_1(x[test], y[test], g[test], w):.3f}"
+        f"held-out half: hit@1 fused {top_accuracy(yt, gt, xt[:, 0]):.3f} -> reranked {top_accuracy(yt, gt, xt @ w):.3f}"
     )
     w = fit(x, y, g)
     bias = -float(np.mean(x @ w))  # centre the scores: (0, 1) stays informative, order is unchanged

@@ -32,6 +32,7 @@ from rag.ingest.split import sentence_spans
 from rag.llm.base import LLM
 from rag.llm.registry import get_llm
 from rag.retrieve.hybrid import Hit, Query, analyse, retrieve
+from rag.retrieve.merge import Merged, merge_hits
 from rag.retrieve.rerank import load_reranker
 from rag.retrieve.snapshot import Snapshot, load_snapshot
 from rag.store.sqlite import ChunkVectors, Store, chunk_hash, doc_id_for
@@ -329,37 +330,44 @@ class Engine:
         """Hybrid search; `sources`/`doc_ids` restrict it to those documents."""
         k = self._check_query(query, top_k)
         snap = self._current()
-        analysed = analyse(query.strip(), self._queries)
+        analysed = analyse(query.strip(), self._queries, snap.lexical)
         rows = self._filter_rows(snap, sources, doc_ids)
-        hits = retrieve(
-            snap,
-            analysed,
-            k,
-            candidates=self.settings.candidates,
-            rows=rows,
-            reranker=load_reranker() if self.settings.rerank else None,
-        )
+        reranker = load_reranker() if self.settings.rerank else None
+        depth = 2 * k  # touching chunks merge into one passage: rank enough to still fill k
+        while True:
+            hits = retrieve(
+                snap,
+                analysed,
+                depth,
+                candidates=self.settings.candidates,
+                rows=rows,
+                reranker=reranker,
+            )
+            merged = merge_hits(snap, hits, k)
+            if len(merged) >= k or len(hits) < depth:
+                break
+            depth *= 2
         return SearchResult(
             query=query,
-            passages=tuple(self._passage(snap, h) for h in hits),
-            hits=tuple(hits),
+            passages=tuple(self._passage(snap, m) for m in merged),
+            hits=tuple(m.hit for m in merged),
             analysed=analysed,
-            idf=snap.lexical.idf(analysed.tokens),
+            idf=snap.lexical.idf(analysed.terms),
             generation=snap.generation,
         )
 
     @staticmethod
-    def _passage(snap: Snapshot, hit: Hit) -> Passage:
-        source, title = snap.sources.get(snap.doc_ids[hit.row], ("", ""))
+    def _passage(snap: Snapshot, m: Merged) -> Passage:
+        source, title = snap.sources.get(snap.doc_ids[m.hit.row], ("", ""))
         return Passage(
-            chunk_id=snap.chunk_id(hit.row),
-            doc_id=snap.doc_ids[hit.row],
+            chunk_id=snap.chunk_id(m.hit.row),
+            doc_id=snap.doc_ids[m.hit.row],
             source=source,
             title=title,
-            text=snap.texts[hit.row],
-            score=round(hit.score, 6),
-            start=snap.starts[hit.row],
-            end=snap.ends[hit.row],
+            text=m.text,
+            score=round(m.hit.score, 6),
+            start=m.start,
+            end=m.end,
         )
 
     def ask(

@@ -1,10 +1,10 @@
 """Extractive answers: pick the sentences of the retrieved passages that answer, cite each.
 
-Each candidate sentence is scored by its cosine to the question, the share of the question's
-IDF-weighted terms it contains, whether it holds the kind of thing asked (a number for 多少, a
-date for 什么时候) and its passage's retrieval score. The best sentences (within a margin of the
-top one) are composed in order, each followed by `[n]` for the passage it was quoted from.
-Every citation's quote is `passage.text[start - passage.start : end - passage.start]` exactly.
+The fitted selector (`rag.answer.select`) gives each candidate sentence a probability of being
+the answering one. The answer takes the most probable sentences until they hold `ANSWER_MASS` of
+that probability (at most `MAX_SENTENCES`), in passage and document order; sentences that touch in
+the document become one quote, each quote followed by `[n]` for the passage it came from. Every
+citation's quote is `passage.text[start - passage.start : end - passage.start]` exactly.
 """
 
 from __future__ import annotations
@@ -13,20 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answer.abstain import load_model
-from rag.answer.qtype import answer_type, is_chinese, type_match
-from rag.index.tokenize import fold
+from rag.answer.qtype import is_chinese
+from rag.answer.select import load_selector
 from rag.retrieve.hybrid import Hit, Query
 from rag.types import Answer, Citation, Passage
 
 NOT_FOUND_ZH = "文档中没有找到这个问题的答案。"
 NOT_FOUND_EN = "The documents do not contain an answer to this question."
 
-# Sentence score weights (dense, lexical coverage, answer type, passage rank) and selection limits.
-W_DENSE, W_LEX, W_TYPE, W_PASSAGE = 0.45, 0.35, 0.10, 0.10
-MARGIN = 0.85  # keep sentences scoring at least this share of the best one
+ANSWER_MASS = 0.8  # take sentences until they hold this share of the selector's probability
 MAX_SENTENCES = 3
 MAX_ANSWER_CHARS = 400
-PASSAGES_READ = 4
 
 
 @dataclass(frozen=True)
@@ -90,41 +87,36 @@ def compose_answer(
 def select_sentences(
     query: Query, passages: Sequence[Passage], hits: Sequence[Hit], idf: dict[str, float]
 ) -> list[Candidate]:
-    """Score the sentences of the first passages and keep the best few, in passage/document order.
+    """The answering sentences, in passage/document order, touching ones merged into one quote.
 
     Sentence cosines come with the hits (embedded at ingest), so answering embeds nothing.
     """
-    total = sum(idf.values()) or 1.0
-    kind = answer_type(query.text)
-    top_score = max((h.score for h in hits), default=1.0) or 1.0
-    seen: set[tuple[str, int]] = set()
-    scored: list[Candidate] = []
-    for i, (p, h) in enumerate(zip(passages[:PASSAGES_READ], hits, strict=False)):
-        for start, end, cos in h.sentences:
-            if (p.doc_id, start) in seen:  # overlapping chunks share sentences
-                continue
-            seen.add((p.doc_id, start))
-            text = p.text[start - p.start : end - p.start]
-            folded = fold(text)
-            lex = sum(w for t, w in idf.items() if t in folded) / total
-            s = (
-                W_DENSE * cos
-                + W_LEX * lex
-                + W_TYPE * type_match(kind, text)
-                + W_PASSAGE * h.score / top_score
-            )
-            scored.append(Candidate(i, start, end, text, s))
-    if not scored:
-        return []
-    scored.sort(key=lambda c: -c.score)
-    best = scored[0].score
+    scored = load_selector().score(query, passages, hits, idf)
     chosen: list[Candidate] = []
-    length = 0
+    mass, length = 0.0, 0
     for c in scored:
-        if len(chosen) >= MAX_SENTENCES or c.score < MARGIN * best:
+        if len(chosen) >= MAX_SENTENCES or mass >= ANSWER_MASS:
             break
-        if chosen and length + len(c.text) > MAX_ANSWER_CHARS:
+        s = c.sentence
+        if chosen and length + len(s.text) > MAX_ANSWER_CHARS:
             continue
-        chosen.append(c)
-        length += len(c.text)
-    return sorted(chosen, key=lambda c: (c.passage, c.start))
+        chosen.append(Candidate(s.passage, s.start, s.end, s.text, c.score))
+        mass += c.score
+        length += len(s.text)
+    return _merge(sorted(chosen, key=lambda c: (c.passage, c.start)), passages)
+
+
+def _merge(chosen: list[Candidate], passages: Sequence[Passage]) -> list[Candidate]:
+    """Join sentences of one passage that only whitespace separates into one quote."""
+    out: list[Candidate] = []
+    for c in chosen:
+        prev = out[-1] if out else None
+        if prev is not None and prev.passage == c.passage and c.start >= prev.end:
+            p = passages[c.passage]
+            between = p.text[prev.end - p.start : c.start - p.start]
+            if not between.strip():
+                text = p.text[prev.start - p.start : c.end - p.start]
+                out[-1] = Candidate(c.passage, prev.start, c.end, text, prev.score + c.score)
+                continue
+        out.append(c)
+    return out

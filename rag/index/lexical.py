@@ -12,9 +12,11 @@ import numpy as np
 
 from rag.index.persist import StaleOrCorrupt, read_stamped, write_stamped
 from rag.index.tokenize import tokenize
+from rag.retrieve.crosslingual import PinyinIndex, dictionary_terms
 
 LATIN_SCRIPT_MIN = 0.2
 _LATIN_WORD = re.compile(r"[a-z]+")
+_ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
 class LexicalIndex:
@@ -32,6 +34,17 @@ class LexicalIndex:
         self.latin_share = (
             sum(n for t, n in self.doc_freq.items() if _LATIN_WORD.fullmatch(t)) / mass
         )
+        self._pinyin: PinyinIndex | None = None  # built on the first English question
+
+    def cross_lingual_terms(self, question: str) -> list[str]:
+        """The collection's Chinese words an English question names (dictionary and pinyin),
+        when the collection is mostly Chinese and the question has English words; else none."""
+        if self.latin_share >= LATIN_SCRIPT_MIN or len(_ENGLISH_WORD.findall(question)) < 3:
+            return []
+        if self._pinyin is None:
+            self._pinyin = PinyinIndex(self.doc_freq)
+        found = dictionary_terms(question, self.doc_freq) + self._pinyin.terms(question)
+        return list(dict.fromkeys(found))
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:

@@ -127,6 +127,29 @@ def fold_long(text: str) -> str:
     return str(_t2s.convert(text)).lower()
 
 
+_CONTENT = re.compile(r"[0-9a-z\u3400-\u9fff\uf900-\ufaff]")
+# Question words and particles as a pattern (longest first): never in an answering sentence.
+_QUESTION_WORDS = re.compile(
+    "|".join(sorted((w for w in STOPWORDS if _CONTENT.search(w)), key=len, reverse=True))
+)
+
+
+def content_chars(folded: str) -> list[str]:
+    """The letters, digits and CJK characters of a folded text, in order."""
+    return _CONTENT.findall(folded)
+
+
+def strip_question_words(folded: str) -> str:
+    """A folded question with its question words and particles blanked out."""
+    return _QUESTION_WORDS.sub(" ", folded)
+
+
+def bigrams(folded: str) -> set[str]:
+    """Character bigrams of a folded text's content characters (segmentation-free matching)."""
+    chars = "".join(_CONTENT.findall(folded))
+    return {chars[i : i + 2] for i in range(len(chars) - 1)}
+
+
 def tokenize(text: str) -> list[str]:
     """The BM25 tokens of `text`."""
     folded = fold(text) if len(text) < 512 else fold_long(text)

@@ -1,7 +1,9 @@
 """Split text into sentences (Chinese and English), as `Span`s into the text.
 
 Boundaries: after `。！？!?；;…` (and any closing quotes/brackets that follow), after `.` when a
-space or the end follows (so `1.29万亿` and `2.4平方公里` stay whole), and at every newline.
+space or the end follows (so `1.29万亿` and `2.4平方公里` stay whole), and at every newline. A `.`
+after an initial or a common abbreviation (`Thomas R. Holtz`, `Blumea riparia var. ...`, `e.g.`,
+`Dr.`) ends nothing.
 Sentences longer than `max_len` are cut again at commas, then hard, so no span exceeds it.
 """
 
@@ -11,9 +13,50 @@ import re
 
 from rag.types import Span
 
+# Words after which a full stop is an abbreviation's, not a sentence end (lower-cased).
+_ABBREVIATIONS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "st",
+        "prof",
+        "jr",
+        "sr",
+        "vs",
+        "var",
+        "subsp",
+        "ssp",
+        "cf",
+        "al",
+        "e.g",
+        "i.e",
+        "no",
+        "fig",
+        "vol",
+        "pp",
+        "ca",
+        "approx",
+    ]
+)
 _BOUNDARY = re.compile(
     r"(?:[。！？!?；;]+|…+|\.{3,}|(?<!\d)\.(?=\s|$)|\.(?=\s+[A-Z\"“]))[”’」』）)\]】\"']*|\n"
 )
+_WORD_BEFORE = re.compile(r"(?:^|[^A-Za-z.])([A-Za-z](?:[A-Za-z.]*[A-Za-z])?)$")
+
+
+def _abbreviation(text: str, dot: int) -> bool:
+    """The `.` at `text[dot]` closes an initial (a single capital) or a known abbreviation."""
+    if text[dot] != ".":
+        return False
+    m = _WORD_BEFORE.search(text, max(0, dot - 12), dot)
+    if m is None:
+        return False
+    word = m.group(1)
+    return (len(word) == 1 and word.isupper()) or word.lower() in _ABBREVIATIONS
+
+
 _SOFT = re.compile(r"[，,、：:]")
 
 
@@ -24,6 +67,8 @@ def split_sentences(text: str, max_len: int = 1000) -> list[Span]:
     spans: list[Span] = []
     pos = 0
     for m in _BOUNDARY.finditer(text):
+        if _abbreviation(text, m.start()):
+            continue
         _emit(text, pos, m.end(), max_len, spans)
         pos = m.end()
     _emit(text, pos, len(text), max_len, spans)

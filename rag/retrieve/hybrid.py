@@ -9,6 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
+from rag.index.lexical import LexicalIndex
 from rag.index.tokenize import tokenize
 from rag.retrieve.fusion import score_fusion, top_rows
 from rag.retrieve.rerank import Candidate, Reranker
@@ -38,6 +39,12 @@ class Query:
     text: str
     vector: np.ndarray
     tokens: list[str]
+    translated: tuple[str, ...] = ()  # the collection's Chinese words an English question names
+
+    @property
+    def terms(self) -> list[str]:
+        """All lexical terms: the question's own tokens and its translations."""
+        return self.tokens + list(self.translated)
 
 
 class QueryEncoder(Protocol):
@@ -48,9 +55,17 @@ class QueryEncoder(Protocol):
         ...
 
 
-def analyse(text: str, encoder: QueryEncoder) -> Query:
-    """Embed and tokenise the query."""
-    return Query(text=text, vector=encoder.embed_query(text), tokens=tokenize(text))
+def analyse(text: str, encoder: QueryEncoder, lexical: LexicalIndex | None = None) -> Query:
+    """Embed and tokenise the query; with the collection's `lexical` index, an English question
+    over a Chinese collection also gets the Chinese words it names (`crosslingual`)."""
+    translated = tuple(lexical.cross_lingual_terms(text)) if lexical is not None else ()
+    return Query(text, encoder.embed_query(text), tokenize(text), translated)
+
+
+def evidence_idf(lexical: LexicalIndex, query: Query) -> dict[str, float]:
+    """IDF of the terms whose presence in a chunk is evidence: the question's matchable tokens
+    and its translations."""
+    return lexical.idf(lexical.evidence_tokens(query.tokens) + list(query.translated))
 
 
 def retrieve(
@@ -83,14 +98,17 @@ def retrieve(
         np.maximum.at(best_sent, snap.sent_owner, sent_cos)
     best_sent = np.where(np.isinf(best_sent), chunk_cos, best_sent)  # a chunk without sentences
     dense_all = SENTENCE_BLEND * best_sent + (1.0 - SENTENCE_BLEND) * chunk_cos
-    lex_all = snap.lexical.scores(query.tokens)
+    lex_all = snap.lexical.scores(query.terms)
     median = float(np.median(dense_all if rows is None else dense_all[rows]))
     dense_top = top_rows(dense_all, candidates, rows)
     lex_top = [r for r in top_rows(lex_all, candidates, rows) if lex_all[r] > 0]
     pool = list(dict.fromkeys(dense_top + lex_top))
-    idf = snap.lexical.idf(snap.lexical.evidence_tokens(query.tokens))
+    idf = evidence_idf(snap.lexical, query)
     total = sum(idf.values())
-    share = total / (sum(snap.lexical.idf(query.tokens).values()) or 1.0)
+    # Translations are weaker evidence than the question's own words: the share of the question
+    # that can match (which weights BM25 and picks the abstention model) counts only its own.
+    own = snap.lexical.idf(snap.lexical.evidence_tokens(query.tokens))
+    share = sum(own.values()) / (sum(snap.lexical.idf(query.tokens).values()) or 1.0)
     w_lex = lexical_weight * share
     fused = score_fusion(
         [{r: float(dense_all[r]) for r in pool}, {r: float(lex_all[r]) for r in pool}],
@@ -119,7 +137,7 @@ def retrieve(
             )
         )
     if reranker is not None and hits:
-        scores = reranker.scores(candidates_of(snap, hits), idf)
+        scores = reranker.scores(candidates_of(snap, hits), idf, query.text)
         hits = [dataclasses.replace(h, score=sc) for h, sc in zip(hits, scores, strict=True)]
         hits.sort(key=lambda h: -h.score)
     return hits[:k]
@@ -138,6 +156,7 @@ def candidates_of(snap: Snapshot, hits: Sequence[Hit]) -> list[Candidate]:
                 lexical=h.lexical,
                 coverage=h.coverage,
                 sentences=sents,
+                title=snap.sources.get(snap.doc_ids[h.row], ("", ""))[1],
             )
         )
     return out

@@ -3,8 +3,11 @@
 Features of each candidate chunk: its fused score (relative to the best), blended dense cosine,
 BM25 (relative to the best), the share of the question's IDF-weighted terms in the chunk, the same
 share within its best single sentence (term proximity: the answer sentence of a factoid question
-holds most of its terms), and its best sentence's cosine. The weights are fitted, not chosen:
-`python benchmarks/train_reranker.py` learns them with a pairwise logistic loss on CMRC 2018
+holds most of its terms), its best sentence's cosine, the best sentence's share of the question's
+*focus* terms (those not in the document's title: within one article every chunk names its
+subject, and only the rest of the question tells the chunks apart), and the best sentence's share
+of the question's character bigrams (matching that does not depend on word segmentation). The weights are fitted, not chosen:
+`python benchmarks/train_reranker.py` learns them with a listwise (softmax) loss on CMRC 2018
 questions (answering chunk above the others of the same question) and writes `rerank.json`.
 """
 
@@ -17,10 +20,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from rag.index.tokenize import fold
+from rag.index.tokenize import bigrams, fold, strip_question_words
 
 WEIGHTS_FILE = Path(__file__).with_name("rerank.json")
-FEATURES = ("fused", "dense", "bm25", "coverage", "sentence_coverage", "sentence_cosine")
+FEATURES = (
+    "fused",
+    "dense",
+    "bm25",
+    "coverage",
+    "sentence_coverage",
+    "sentence_cosine",
+    "sentence_focus",
+    "sentence_bigrams",
+)
 
 
 @dataclass(frozen=True)
@@ -32,20 +44,30 @@ class Candidate:
     lexical: float
     coverage: float | None
     sentences: tuple[tuple[str, float], ...]  # (sentence text, cosine to the question)
+    title: str = ""  # the document's title
 
 
-def features(cands: Sequence[Candidate], idf: dict[str, float]) -> list[list[float]]:
+def _share(weights: dict[str, float], text: str) -> float:
+    mass = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in text) / mass if mass > 0 else 0.0
+
+
+def features(cands: Sequence[Candidate], idf: dict[str, float], question: str) -> list[list[float]]:
     """The feature vector (in `FEATURES` order) of every candidate."""
-    total = sum(idf.values())
+    q_bigrams = bigrams(strip_question_words(fold(question)))
     top_fused = max((c.fused for c in cands), default=1.0) or 1.0
     top_lex = max((c.lexical for c in cands), default=1.0) or 1.0
     rows = []
     for c in cands:
-        best_cov = 0.0
-        if total > 0:
-            for text, _ in c.sentences:
-                folded = fold(text)
-                best_cov = max(best_cov, sum(w for t, w in idf.items() if t in folded) / total)
+        title = fold(c.title)
+        focus = {t: w for t, w in idf.items() if t not in title} or idf
+        best_cov = best_focus = best_bigrams = 0.0
+        for text, _ in c.sentences:
+            folded = fold(text)
+            best_cov = max(best_cov, _share(idf, folded))
+            best_focus = max(best_focus, _share(focus, folded))
+            if q_bigrams:
+                best_bigrams = max(best_bigrams, len(q_bigrams & bigrams(folded)) / len(q_bigrams))
         best_cos = max((cos for _, cos in c.sentences), default=c.dense)
         rows.append(
             [
@@ -55,6 +77,8 @@ def features(cands: Sequence[Candidate], idf: dict[str, float]) -> list[list[flo
                 c.coverage or 0.0,
                 best_cov,
                 best_cos,
+                best_focus,
+                best_bigrams,
             ]
         )
     return rows
@@ -67,10 +91,12 @@ class Reranker:
     weights: tuple[float, ...]
     bias: float = 0.0
 
-    def scores(self, cands: Sequence[Candidate], idf: dict[str, float]) -> list[float]:
-        """Relevance of each candidate, in (0, 1)."""
+    def scores(
+        self, cands: Sequence[Candidate], idf: dict[str, float], question: str
+    ) -> list[float]:
+        """Relevance of each candidate to `question`, in (0, 1)."""
         out = []
-        for f in features(cands, idf):
+        for f in features(cands, idf, question):
             z = self.bias + sum(w * x for w, x in zip(self.weights, f, strict=True))
             out.append(1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z)))))
         return out

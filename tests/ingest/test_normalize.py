@@ -174,3 +174,24 @@ def test_list_items_each_keep_their_own_line() -> None:
         "（一）加快建设",
         "（二）完善",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "在1994年，汤玛斯·霍尔兹（Thomas R. Holtz）正式建立该名称。后来被广泛采用。",
+            ["在1994年，汤玛斯·霍尔兹（Thomas R. Holtz）正式建立该名称。", "后来被广泛采用。"],
+        ),
+        ("变种（Blumea riparia var. Megacephala）分布于云南。", None),
+        (
+            "Ask Dr. Smith, e.g. Monday. He will come.",
+            ["Ask Dr. Smith, e.g. Monday.", "He will come."],
+        ),
+        ("Prices rose 2.4 percent. Then fell.", ["Prices rose 2.4 percent.", "Then fell."]),
+    ],
+)
+def test_initials_and_abbreviations_do_not_end_a_sentence(
+    text: str, expected: list[str] | None
+) -> None:
+    assert _sentences(text) == (expected if expected is not None else [text])

