@@ -6,7 +6,9 @@ from that document containing a gold answer, whitespace-insensitively (`rag.eval
 Every system runs in the same process with the same embedder (the configured default,
 `use-multilingual`):
 
-  ours        `engine.search(q, 20)`; answer-contains from `engine.ask(q)` (extractive: no LLM)
+  ours        `engine.search(q, 20)`; answer-contains from `engine.ask(q)` (extractive: no LLM).
+              Touching chunks of one document come back merged into one passage (at most 3
+              chunks), so the mean passage length is printed too.
   langchain   RecursiveCharacterTextSplitter(400, overlap 50, Chinese separators) over each
               stored document text, the chunks embedded, FAISS IndexFlatIP dense search
   bm25        BM25 alone (bm25s, jieba tokens via `rag.index.tokenize`) over the project's chunks
@@ -136,6 +138,7 @@ def measure(
 ) -> dict[str, float | int]:
     """Hit@1/5/20, MRR@10, mean latency; answer-contains if `ask` (the engine) is given."""
     ranks: list[int | None] = []
+    chars = 0
     seconds = 0.0
     contains = 0
     for q in questions:
@@ -143,6 +146,7 @@ def measure(
         passages = retrieve(q.question)
         seconds += time.perf_counter() - t0
         ranks.append(next((i + 1 for i, p in enumerate(passages) if is_hit(p, q)), None))
+        chars += sum(len(p.text) for p in passages[:5]) // max(1, len(passages[:5]))
         if ask is not None:
             answer = ask.ask(q.question)
             body = squash(answer.answer)
@@ -155,6 +159,7 @@ def measure(
         "hit@20": sum(r is not None and r <= 20 for r in ranks) / n,
         "mrr@10": sum(1.0 / r for r in ranks if r is not None and r <= 10) / n,
         "latency_ms": 1000 * seconds / n,
+        "passage_chars": chars / n,
     }
     if ask is not None:
         out["answer_contains"] = contains / n
@@ -163,12 +168,17 @@ def measure(
 
 def table(rows: dict[str, dict[str, float | int]]) -> str:
     """A Markdown table, one row per system."""
-    cols = ["hit@1", "hit@5", "hit@20", "mrr@10", "answer_contains", "latency_ms"]
-    head = "| system | n | hit@1 | hit@5 | hit@20 | MRR@10 | answer-contains | latency (ms) |"
-    lines = [head, "|" + "---|" * 8]
+    cols = ["hit@1", "hit@5", "hit@20", "mrr@10", "answer_contains", "latency_ms", "passage_chars"]
+    head = "| system | n | hit@1 | hit@5 | hit@20 | MRR@10 | answer-contains | latency (ms) | chars/passage |"
+    lines = [head, "|" + "---|" * 9]
     for name, m in rows.items():
         cells = [
-            f"{m[c]:.1f}" if c == "latency_ms" else (f"{m[c]:.3f}" if c in m else "—") for c in cols
+            f"{m[c]:.0f}"
+            if c == "passage_chars"
+            else f"{m[c]:.1f}"
+            if c == "latency_ms"
+            else (f"{m[c]:.3f}" if c in m else "—")
+            for c in cols
         ]
         lines.append(f"| {name} | {m['n']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -31,6 +31,7 @@ from rag.ingest.pipeline import Prepared, content_hash, prepare, read_file
 from rag.ingest.split import sentence_spans
 from rag.llm.base import LLM
 from rag.llm.registry import get_llm
+from rag.retrieve.crosslingual import glossary
 from rag.retrieve.hybrid import Hit, Query, analyse, retrieve
 from rag.retrieve.merge import Merged, merge_hits
 from rag.retrieve.rerank import load_reranker
@@ -94,6 +95,8 @@ class Engine:
         self.embedder = embedder if embedder is not None else get_embedder(settings.embedder)
         self.store.bind_embedder(self.embedder.name, self.embedder.dim)
         warm_up()
+        # The cross-lingual glossary takes ~2 s to parse: do it now, off the request path.
+        threading.Thread(target=glossary, name="glossary", daemon=True).start()
         self._queries = QueryBatcher(self.embedder)
         self.llm = llm if llm is not None else get_llm(settings)
         self._write_lock = threading.Lock()

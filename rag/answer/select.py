@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rag.answer.qtype import answer_type, type_match
-from rag.index.tokenize import bigrams, content_chars, fold, strip_question_words
+from rag.index.tokenize import bigram_share, bigrams, content_chars, fold, strip_question_words
 from rag.retrieve.hybrid import Hit, Query
 from rag.types import Passage
 
@@ -128,7 +128,7 @@ def features(
                 "focus_coverage": share(focus, f),
                 "previous_local_coverage": local_cov[j - 1] if j - 1 in same else 0.0,
                 "next_local_coverage": local_cov[j + 1] if j + 1 in same else 0.0,
-                "bigrams": len(q_bigrams & bigrams(f)) / len(q_bigrams) if q_bigrams else 0.0,
+                "bigrams": bigram_share(q_bigrams, f),
                 "focus_characters": (
                     sum(c in f for c in focus_chars) / len(focus_chars) if focus_chars else 0.0
                 ),

@@ -150,6 +150,11 @@ def bigrams(folded: str) -> set[str]:
     return {chars[i : i + 2] for i in range(len(chars) - 1)}
 
 
+def bigram_share(wanted: set[str], folded: str) -> float:
+    """Share of the `wanted` bigrams (a question's) that occur in a folded text."""
+    return sum(b in folded for b in wanted) / len(wanted) if wanted else 0.0
+
+
 def tokenize(text: str) -> list[str]:
     """The BM25 tokens of `text`."""
     folded = fold(text) if len(text) < 512 else fold_long(text)

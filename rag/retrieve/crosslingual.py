@@ -155,14 +155,27 @@ class PinyinIndex:
     """Toneless pinyin (`zhangjiang`) → the collection's Chinese words that read so."""
 
     def __init__(self, words: Iterable[str]) -> None:
-        """Romanise every 2–6 character Chinese word of the vocabulary."""
-        from pypinyin import lazy_pinyin
+        """Romanise every 2–6 character Chinese word of the vocabulary.
 
+        Characters with one reading are looked up once each; only words holding a character with
+        several readings (长, 重, 厦) go through pypinyin's phrase-aware conversion, which is slow.
+        """
+        from pypinyin import lazy_pinyin
+        from pypinyin.pinyin_dict import pinyin_dict
+
+        single: dict[str, str] = {}
         self.by_pinyin: dict[str, list[str]] = {}
         with _LOCK:  # pypinyin's phrase tables load lazily
             for w in words:
-                if _CJK_WORD.fullmatch(w):
-                    self.by_pinyin.setdefault("".join(lazy_pinyin(w)), []).append(w)
+                if not _CJK_WORD.fullmatch(w):
+                    continue
+                if any("," in pinyin_dict.get(ord(c), ",") for c in w):
+                    key = "".join(lazy_pinyin(w))
+                else:
+                    key = "".join(
+                        single.get(c) or single.setdefault(c, lazy_pinyin(c)[0]) for c in w
+                    )
+                self.by_pinyin.setdefault(key, []).append(w)
 
     def terms(self, question: str) -> list[str]:
         """The collection's words that a romanised word of the question spells."""

@@ -10,7 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from rag.index.lexical import LexicalIndex
-from rag.index.tokenize import tokenize
+from rag.index.tokenize import fold, tokenize
 from rag.retrieve.fusion import score_fusion, top_rows
 from rag.retrieve.rerank import Candidate, Reranker
 from rag.retrieve.snapshot import Snapshot
@@ -137,18 +137,29 @@ def retrieve(
             )
         )
     if reranker is not None and hits:
-        scores = reranker.scores(candidates_of(snap, hits), idf, query.text)
-        hits = [dataclasses.replace(h, score=sc) for h, sc in zip(hits, scores, strict=True)]
-        hits.sort(key=lambda h: -h.score)
+        head, tail = hits[:rerank_depth], hits[rerank_depth:]
+        scores = reranker.scores(candidates_of(snap, head), idf, query.text)
+        head = [dataclasses.replace(h, score=sc) for h, sc in zip(head, scores, strict=True)]
+        head.sort(key=lambda h: -h.score)
+        # Below the reranked head the fused order stands, scaled under the head's last score.
+        if tail:
+            scale = 0.99 * head[-1].score / (tail[0].score or 1.0)
+            tail = [dataclasses.replace(h, score=h.score * scale) for h in tail]
+        hits = head + tail
     return hits[:k]
 
 
 def candidates_of(snap: Snapshot, hits: Sequence[Hit]) -> list[Candidate]:
-    """What the reranker reads about each hit (sentence texts sliced from the chunk)."""
+    """What the reranker reads about each hit (folded sentence texts sliced from the chunk)."""
     out = []
     for h in hits:
-        text, base = snap.texts[h.row], snap.starts[h.row]
-        sents = tuple((text[a - base : b - base], cos) for a, b, cos in h.sentences)
+        text, folded, base = snap.texts[h.row], snap.folded(h.row), snap.starts[h.row]
+        # Folding keeps offsets when it keeps the length (t2s almost always does): slice it.
+        same = len(folded) == len(text)
+        sents = tuple(
+            (folded[a - base : b - base] if same else fold(text[a - base : b - base]), cos)
+            for a, b, cos in h.sentences
+        )
         out.append(
             Candidate(
                 fused=h.score,

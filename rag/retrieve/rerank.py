@@ -43,31 +43,40 @@ class Candidate:
     dense: float
     lexical: float
     coverage: float | None
-    sentences: tuple[tuple[str, float], ...]  # (sentence text, cosine to the question)
+    sentences: tuple[tuple[str, float], ...]  # (folded sentence text, cosine to the question)
     title: str = ""  # the document's title
-
-
-def _share(weights: dict[str, float], text: str) -> float:
-    mass = sum(weights.values())
-    return sum(w for t, w in weights.items() if t in text) / mass if mass > 0 else 0.0
 
 
 def features(cands: Sequence[Candidate], idf: dict[str, float], question: str) -> list[list[float]]:
     """The feature vector (in `FEATURES` order) of every candidate."""
-    q_bigrams = bigrams(strip_question_words(fold(question)))
+    q_bigrams = list(bigrams(strip_question_words(fold(question))))
+    terms, weights = list(idf), list(idf.values())
+    total = sum(weights)
     top_fused = max((c.fused for c in cands), default=1.0) or 1.0
     top_lex = max((c.lexical for c in cands), default=1.0) or 1.0
     rows = []
     for c in cands:
         title = fold(c.title)
-        focus = {t: w for t, w in idf.items() if t not in title} or idf
+        # Focus terms: those the title does not name (all of them if it names every one).
+        focus = [0.0 if t in title else w for t, w in zip(terms, weights, strict=True)]
+        focus_total = sum(focus)
+        if focus_total == 0:
+            focus, focus_total = weights, total
         best_cov = best_focus = best_bigrams = 0.0
-        for text, _ in c.sentences:
-            folded = fold(text)
-            best_cov = max(best_cov, _share(idf, folded))
-            best_focus = max(best_focus, _share(focus, folded))
+        for folded, _ in c.sentences:
+            # One pass over the terms per sentence: this loop is most of the reranker's time.
+            present = [t in folded for t in terms]
+            if total > 0:
+                best_cov = max(
+                    best_cov, sum(w for w, p in zip(weights, present, strict=True) if p) / total
+                )
+                best_focus = max(
+                    best_focus,
+                    sum(w for w, p in zip(focus, present, strict=True) if p) / focus_total,
+                )
             if q_bigrams:
-                best_bigrams = max(best_bigrams, len(q_bigrams & bigrams(folded)) / len(q_bigrams))
+                hit = len([b for b in q_bigrams if b in folded])
+                best_bigrams = max(best_bigrams, hit / len(q_bigrams))
         best_cos = max((cos for _, cos in c.sentences), default=c.dense)
         rows.append(
             [
