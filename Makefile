@@ -20,7 +20,7 @@ $(VENV)/.setup-stamp: pyproject.toml
 	touch $@
 
 serve: setup
-	$(BIN)/rag ingest corpus/ --if-empty
+	$(BIN)/rag ingest corpus/  # unchanged files are skipped; an interrupted first run resumes
 	$(BIN)/rag serve --host $(HOST) --port $(PORT)
 
 test: setup
