@@ -1,4 +1,4 @@
-# Two commands: `make serve` (set up, index corpus/ if the index is empty, serve on 127.0.0.1:8000)
+# Two commands: `make serve` (set up, index corpus/ — unchanged files skipped — and serve on 127.0.0.1:8000)
 # and `make test` (set up, run the test suite). Both create .venv on first use.
 PYTHON ?= python3
 VENV   ?= .venv
