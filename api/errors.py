@@ -7,9 +7,10 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.auth import Forbidden, Unauthorized
+from api.auth import Forbidden, Unauthorized, require_read, require_write
 from api.deps import NotReady
 from rag.errors import (
     ConfigError,
@@ -45,18 +46,36 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
+def _rag_response(exc: RagError) -> JSONResponse:
+    status = next(s for cls, s in STATUS if isinstance(exc, cls))
+    # RFC 9110 §15.5.2: a 401 must say which scheme to authenticate with.
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(error_body(exc.code, str(exc)), status_code=status, headers=headers)
+
+
+def _authorize(request: Request) -> None:
+    """Run the route's key check. FastAPI decodes a JSON body before it runs the route's
+    dependencies, so without this a malformed body would get 422 before a missing key got 401."""
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute):
+        for dep in route.dependant.dependencies:
+            if dep.call in (require_read, require_write):
+                request.app.state.keys.check(request, write=dep.call is require_write)
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers on `app`."""
 
     @app.exception_handler(RagError)
     async def rag_error(_: Request, exc: RagError) -> JSONResponse:
-        status = next(s for cls, s in STATUS if isinstance(exc, cls))
-        # RFC 9110 §15.5.2: a 401 must say which scheme to authenticate with.
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(error_body(exc.code, str(exc)), status_code=status, headers=headers)
+        return _rag_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        try:
+            _authorize(request)
+        except RagError as denied:
+            return _rag_response(denied)
         parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
         return JSONResponse(error_body("invalid_request", "; ".join(parts)), status_code=422)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 
 class Strict(BaseModel):
@@ -43,11 +43,30 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": ErrorOut, "description": _ERROR_MEANING[c]} for c in codes}
 
 
+MetaKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+MetaValue = Annotated[str, StringConstraints(max_length=1000)] | int | float | bool
+IsoDate = Annotated[str, StringConstraints(max_length=32)]  # checked by the engine (clear 422)
+
+
 class SearchFilter(Strict):
-    """Restrict results to some documents."""
+    """Restrict results to some documents. `sources` and `doc_ids` name documents (either list
+    may name one); `metadata` and the date range then keep only the documents that match."""
 
     sources: list[str] | None = Field(None, max_length=1000)
     doc_ids: list[str] | None = Field(None, max_length=1000)
+    metadata: dict[MetaKey, MetaValue] | None = Field(
+        None,
+        max_length=32,
+        description="Equality on document metadata keys, all of which must match "
+        '(e.g. `{"issuer": "上海市人民政府"}`); a stored list matches when it holds the value; '
+        "a key a document lacks matches nothing",
+    )
+    date_from: IsoDate | None = Field(
+        None, description="Earliest metadata `date`, inclusive (ISO `YYYY-MM-DD`)"
+    )
+    date_to: IsoDate | None = Field(
+        None, description="Latest metadata `date`, inclusive (ISO `YYYY-MM-DD`)"
+    )
 
 
 class SearchRequest(Strict):
@@ -69,6 +88,11 @@ class PassageOut(Strict):
     score: float
     start: int
     end: int
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The document's metadata: extracted `title`, `date`, `issuer`, `doc_number` "
+        "and any the uploader gave (theirs win)",
+    )
 
 
 class SearchResponse(Strict):
@@ -152,7 +176,12 @@ class DocumentIn(Strict):
         ..., min_length=1, max_length=512, description="Name the document is stored under"
     )
     text: str = Field(..., min_length=1)
-    metadata: dict[str, str | int | float | bool | None] | None = Field(None, max_length=64)
+    metadata: dict[str, Any] | None = Field(
+        None,
+        max_length=64,
+        description="Any JSON object (at most 64 keys, 16 KiB as JSON); its keys win over the "
+        "metadata extracted from the text (`title`, `date`, `issuer`, `doc_number`)",
+    )
 
 
 class DocumentOut(Strict):
@@ -252,6 +281,7 @@ class ChatCitation(Strict):
     start: int
     end: int
     quote: str
+    metadata: dict[str, Any] = Field(default_factory=dict, description="The document's metadata")
 
 
 class ChatChoiceMessage(Strict):

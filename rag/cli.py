@@ -11,7 +11,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,31 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
+def _pairs(option: str, values: Sequence[str] | None) -> dict[str, str]:
+    """`key=value` arguments of a repeatable option as a dict (`InputError` naming a bad one)."""
+    out: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{option} expects key=value, not '{item}'")
+        out[key.strip()] = value
+    return out
+
+
+def _query_filters(args: argparse.Namespace) -> dict[str, Any]:
+    """Engine filter arguments from `--source`, `--filter`, `--date-from` and `--date-to`."""
+    from rag.retrieve.filter import MetadataFilter
+
+    where = MetadataFilter.build(_pairs("--filter", args.filter), args.date_from, args.date_to)
+    return {"sources": args.source or None, "where": where}
+
+
+def _shown(metadata: Mapping[str, Any]) -> str:
+    """`上海市人民政府 · 沪府发〔2024〕12号 · 2024-10-15`: what a citation line shows of a document."""
+    parts = [metadata.get(k) for k in ("issuer", "doc_number", "date")]
+    return " · ".join(str(p) for p in parts if p)
+
+
 # --- commands -------------------------------------------------------------------------------
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Ingest files/folders with a progress bar; exit 1 if any file failed."""
@@ -50,6 +75,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise NotFound(f"no such file or directory: {', '.join(missing)}")
+    metadata = _pairs("--meta", args.meta)  # a malformed pair is refused before opening the index
     engine = _engine(args)
     if args.if_empty and engine.store.count_documents() > 0:
         if not args.json:
@@ -64,7 +90,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         bar.set_postfix_str(result.source[-40:])
         bar.update(1)
 
-    results = engine.ingest_paths(paths, progress=step)
+    results = engine.ingest_paths(paths, progress=step, metadata=metadata)
     bar.close()
     counts: dict[str, int] = {}
     for r in results:
@@ -84,12 +110,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Print the top passages."""
-    result = _engine(args).search(args.query, args.top_k, sources=args.source or None)
+    filters = _query_filters(args)
+    result = _engine(args).search(args.query, args.top_k, **filters)
     if args.json:
         _print_json({"query": args.query, "results": [asdict(p) for p in result.passages]})
         return 0
     for i, p in enumerate(result.passages, 1):
-        print(f"[{i}] {p.source} ({p.start}-{p.end}) score={p.score:.3f}")
+        shown = _shown(p.metadata)
+        print(
+            f"[{i}] {p.source} ({p.start}-{p.end}) score={p.score:.3f}"
+            + (f"  {shown}" if shown else "")
+        )
         print("    " + p.text.replace("\n", " ")[:300])
     if not result.passages:
         print("no results")
@@ -98,9 +129,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     """Print a cited answer and its sources."""
-    answer = _engine(args).ask(
-        args.question, args.top_k, mode=args.mode, sources=args.source or None
-    )
+    filters = _query_filters(args)
+    answer = _engine(args).ask(args.question, args.top_k, mode=args.mode, **filters)
     if args.json:
         _print_json(asdict(answer))
         return 0
@@ -110,7 +140,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if answer.citations:
         print()
         for c in answer.citations:
+            cited = answer.passages[c.marker - 1] if c.marker <= len(answer.passages) else None
+            shown = _shown(cited.metadata) if cited else ""
             print(f"[{c.marker}] {c.source} {c.start}-{c.end}: {c.quote[:120]}")
+            if shown:
+                print(f"    {shown}")
     return 0
 
 
@@ -200,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+")
     p.add_argument("--if-empty", action="store_true", help="only when the index holds no documents")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--meta",
+        action="append",
+        metavar="KEY=VALUE",
+        help="metadata for every file (repeatable; wins over what is extracted from the text)",
+    )
     p.set_defaults(func=cmd_ingest)
 
     for name, func, arg in (("search", cmd_search, "query"), ("ask", cmd_ask, "question")):
@@ -207,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(arg)
         p.add_argument("--top-k", type=int, default=None)
         p.add_argument("--source", action="append", help="restrict to this source (repeatable)")
+        p.add_argument(
+            "--filter",
+            action="append",
+            metavar="KEY=VALUE",
+            help="only documents whose metadata KEY equals VALUE, a string (repeatable; all must match)",
+        )
+        p.add_argument("--date-from", help="only documents dated on or after YYYY-MM-DD")
+        p.add_argument("--date-to", help="only documents dated on or before YYYY-MM-DD")
         if name == "ask":
             p.add_argument(
                 "--mode",

@@ -27,11 +27,13 @@ from rag.embed.registry import embedder_name, get_embedder
 from rag.errors import DocumentError, EmbedderMismatch, InputError, NotFound, RagError
 from rag.index.tokenize import warm_up
 from rag.ingest.loaders import supported_suffixes
+from rag.ingest.metadata import check_user_metadata
 from rag.ingest.pipeline import Prepared, content_hash, prepare, read_file
 from rag.ingest.split import sentence_spans
 from rag.llm.base import LLM
 from rag.llm.registry import get_llm
 from rag.retrieve.crosslingual import glossary
+from rag.retrieve.filter import MetadataFilter
 from rag.retrieve.hybrid import Hit, Query, analyse, retrieve
 from rag.retrieve.merge import Merged, merge_hits
 from rag.retrieve.rerank import load_reranker
@@ -153,20 +155,25 @@ class Engine:
 
     # --- writes -----------------------------------------------------------------------------
     def ingest_paths(
-        self, paths: Sequence[Path], progress: Callable[[IngestResult], None] | None = None
+        self,
+        paths: Sequence[Path],
+        progress: Callable[[IngestResult], None] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> list[IngestResult]:
         """Ingest files and folders (walked for supported files). Bad files fail alone.
 
-        Missing paths are refused before anything is written (`NotFound`).
+        `metadata` is the user's, given to every file. Missing paths (`NotFound`) and unusable
+        metadata (`InputError`) are refused before anything is written.
         """
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise NotFound(f"no such file or directory: {', '.join(missing)}")
+        check_user_metadata(metadata)
         results: list[IngestResult] = []
         for path, source in self.expand(paths):
             try:
                 data = read_file(path, self.settings.max_file_bytes)
-                result = self._ingest_one(source, data, {})
+                result = self._ingest_one(source, data, dict(metadata or {}))
             except (DocumentError, NotFound) as exc:
                 result = IngestResult(source=source, status="failed", reason=str(exc))
             results.append(result)
@@ -309,9 +316,17 @@ class Engine:
             raise InputError(f"top_k must be between 1 and {self.settings.max_top_k}, not {k}")
         return k
 
+    @staticmethod
     def _filter_rows(
-        self, snap: Snapshot, sources: Iterable[str] | None, doc_ids: Iterable[str] | None
+        snap: Snapshot,
+        sources: Iterable[str] | None,
+        doc_ids: Iterable[str] | None,
+        where: MetadataFilter | None = None,
     ) -> np.ndarray | None:
+        """Rows a filtered search may return (None: all). Named sources and doc_ids add up; a
+        metadata filter then keeps those of their documents (or of all) that match it."""
+        if not sources and not doc_ids and where is None:
+            return None
         wanted: list[str] = []
         if sources:
             by_source = {src: d for d, (src, _) in snap.sources.items()}
@@ -319,8 +334,10 @@ class Engine:
         if doc_ids:
             wanted += list(doc_ids)
         if not sources and not doc_ids:
-            return None
-        return snap.rows_for(wanted)
+            wanted = list(snap.rows_by_doc)
+        if where is not None:
+            wanted = [d for d in wanted if where.matches(snap.metadata.get(d, {}))]
+        return snap.rows_for(list(dict.fromkeys(wanted)))  # a document named twice counts once
 
     def search(
         self,
@@ -329,12 +346,14 @@ class Engine:
         *,
         sources: Iterable[str] | None = None,
         doc_ids: Iterable[str] | None = None,
+        where: MetadataFilter | None = None,
     ) -> SearchResult:
-        """Hybrid search; `sources`/`doc_ids` restrict it to those documents."""
+        """Hybrid search; `sources`/`doc_ids` restrict it to those documents, `where` to the
+        documents whose metadata matches."""
         k = self._check_query(query, top_k)
         snap = self._current()
         analysed = analyse(query.strip(), self._queries, snap.lexical)
-        rows = self._filter_rows(snap, sources, doc_ids)
+        rows = self._filter_rows(snap, sources, doc_ids, where)
         reranker = load_reranker() if self.settings.rerank else None
         depth = 2 * k  # touching chunks merge into one passage: rank enough to still fill k
         while True:
@@ -361,16 +380,18 @@ class Engine:
 
     @staticmethod
     def _passage(snap: Snapshot, m: Merged) -> Passage:
-        source, title = snap.sources.get(snap.doc_ids[m.hit.row], ("", ""))
+        doc_id = snap.doc_ids[m.hit.row]
+        source, title = snap.sources.get(doc_id, ("", ""))
         return Passage(
             chunk_id=snap.chunk_id(m.hit.row),
-            doc_id=snap.doc_ids[m.hit.row],
+            doc_id=doc_id,
             source=source,
             title=title,
             text=m.text,
             score=round(m.hit.score, 6),
             start=m.start,
             end=m.end,
+            metadata=snap.metadata.get(doc_id, {}),
         )
 
     def ask(
@@ -381,13 +402,18 @@ class Engine:
         mode: str = "auto",
         sources: Iterable[str] | None = None,
         doc_ids: Iterable[str] | None = None,
+        where: MetadataFilter | None = None,
     ) -> Answer:
         """A cited answer: extractive, or from the LLM (`mode` auto/llm) with checked citations.
 
         Below the relevance floor the answer is "not found" and the LLM is not called; if the LLM
         fails in any way the answer is extractive, with a warning saying why.
         """
-        events = list(self.ask_stream(question, top_k, mode=mode, sources=sources, doc_ids=doc_ids))
+        events = list(
+            self.ask_stream(
+                question, top_k, mode=mode, sources=sources, doc_ids=doc_ids, where=where
+            )
+        )
         final = events[-1]
         assert isinstance(final, FinalEvent)
         return final.answer
@@ -400,11 +426,12 @@ class Engine:
         mode: str = "auto",
         sources: Iterable[str] | None = None,
         doc_ids: Iterable[str] | None = None,
+        where: MetadataFilter | None = None,
     ) -> Iterator[AnswerEvent]:
         """`ask`, as events: passages, answer text deltas, then the final answer."""
         if mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}, not '{mode}'")
-        result = self.search(question, top_k, sources=sources, doc_ids=doc_ids)
+        result = self.search(question, top_k, sources=sources, doc_ids=doc_ids, where=where)
         extractive = self._compose(result)
         if (
             mode == "extractive"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,10 @@ class DocumentInfo:
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk with its score; `text` is the original (unfolded) chunk text."""
+    """A retrieved chunk with its score; `text` is the original (unfolded) chunk text.
+
+    `metadata` is its document's (issuer, date, 文号, the user's own keys…), shown with citations.
+    """
 
     chunk_id: str
     doc_id: str
@@ -66,6 +70,8 @@ class Passage:
     score: float
     start: int
     end: int
+    # shared with the snapshot, never mutated; left out of the hash (a dict cannot be hashed)
+    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)

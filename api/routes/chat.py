@@ -63,8 +63,14 @@ def _usage(answer: Answer) -> ChatUsage:
 
 
 def _citations(answer: Answer) -> list[ChatCitation]:
-    titles = {p.chunk_id: p.title for p in answer.passages}
-    return [ChatCitation(**asdict(c), title=titles.get(c.chunk_id, "")) for c in answer.citations]
+    """Citations with their passage's title and document metadata."""
+    passages = {p.chunk_id: p for p in answer.passages}
+    out = []
+    for c in answer.citations:
+        p = passages.get(c.chunk_id)
+        meta = dict(p.metadata) if p else {}
+        out.append(ChatCitation(**asdict(c), title=p.title if p else "", metadata=meta))
+    return out
 
 
 @router.get("/models", response_model=ModelList)

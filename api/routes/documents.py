@@ -28,6 +28,7 @@ from api.schemas import (
 from rag.engine import Upload
 from rag.errors import DocumentError, DocumentTooLarge, InputError, UnsupportedFormat
 from rag.ingest.loaders import supported_suffixes
+from rag.ingest.metadata import MAX_METADATA_BYTES
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -45,7 +46,8 @@ _UPLOAD_BODY: dict[str, Any] = {
                         "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
                         "metadata": {
                             "type": "string",
-                            "description": "a JSON object applied to every file",
+                            "description": "a JSON object applied to every file (at most 64 "
+                            "keys, 16 KiB); its keys win over the metadata extracted from the text",
                         },
                     },
                     "required": ["file"],
@@ -74,11 +76,14 @@ def safe_source(name: str | None) -> str:
 
 
 def _metadata(raw: Any) -> dict[str, Any]:
+    """The multipart `metadata` field: a JSON object (limits are checked by ingestion)."""
     if raw is None or raw == "":
         return {}
+    if isinstance(raw, str) and len(raw.encode("utf-8")) > MAX_METADATA_BYTES:
+        raise InputError(f"metadata is over the limit of {MAX_METADATA_BYTES} bytes as JSON")
     try:
         value = json.loads(raw) if isinstance(raw, str) else None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise InputError("metadata must be a JSON object") from exc
     if not isinstance(value, dict):
         raise InputError("metadata must be a JSON object")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict
+from typing import Any
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import StreamingResponse
@@ -27,6 +28,7 @@ from api.schemas import (
 )
 from api.sse import SSE_HEADERS, sse, start_stream
 from rag.answer.stream import AnswerEvent, DeltaEvent, FinalEvent, PassagesEvent
+from rag.retrieve.filter import MetadataFilter
 from rag.types import Answer
 
 router = APIRouter(
@@ -43,9 +45,15 @@ then `citations` (the final answer's fields: `answer`, `answerable`, `mode`, `ci
 `done` (`{"took_ms": float}`)."""
 
 
-def _filters(f: SearchFilter | None) -> dict[str, list[str] | None]:
-    """Engine keyword arguments for an optional request filter."""
-    return {"sources": f.sources if f else None, "doc_ids": f.doc_ids if f else None}
+def _filters(f: SearchFilter | None) -> dict[str, Any]:
+    """Engine keyword arguments for an optional request filter (`InputError` on a bad date)."""
+    if f is None:
+        return {}
+    return {
+        "sources": f.sources,
+        "doc_ids": f.doc_ids,
+        "where": MetadataFilter.build(f.metadata, f.date_from, f.date_to),
+    }
 
 
 def _warnings(answer: Answer) -> list[AskWarning]:
@@ -79,13 +87,7 @@ async def ask(
     f = _filters(body.filter)
     if body.stream:
         first, rest = await start_stream(
-            lambda: engine.ask_stream(
-                body.question,
-                body.top_k,
-                mode=body.mode,
-                sources=f["sources"],
-                doc_ids=f["doc_ids"],
-            )
+            lambda: engine.ask_stream(body.question, body.top_k, mode=body.mode, **f)
         )
         return StreamingResponse(
             _ask_events(first, rest, metrics, t0),
@@ -93,9 +95,7 @@ async def ask(
             headers=SSE_HEADERS,
         )
     answer = await run_in_threadpool(
-        lambda: engine.ask(
-            body.question, body.top_k, mode=body.mode, sources=f["sources"], doc_ids=f["doc_ids"]
-        )
+        lambda: engine.ask(body.question, body.top_k, mode=body.mode, **f)
     )
     metrics.observe_answer(answer)
     return _response(answer, t0)

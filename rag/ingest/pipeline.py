@@ -1,4 +1,4 @@
-"""Prepare a file for storage: size check → load/decode/normalise → chunk. No I/O on the index."""
+"""Prepare a file for storage: size check → load/decode/normalise → metadata → chunk. No I/O on the index."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from rag.errors import DocumentError, DocumentTooLarge, NotFound
 from rag.ingest.chunk import make_chunks
 from rag.ingest.loaders import load_document
+from rag.ingest.metadata import check_user_metadata, with_metadata
 from rag.store.sqlite import doc_id_for
 from rag.types import Chunk, Document
 
@@ -55,12 +56,16 @@ def prepare(
     metadata: dict[str, object] | None = None,
     as_type: str | None = None,
 ) -> Prepared:
-    """Validate, parse and chunk one document; raises `DocumentError` subclasses on bad input."""
+    """Validate, parse and chunk one document; raises `DocumentError` subclasses on bad input
+    (`InputError` for unusable user metadata). Metadata found in the text is added under the
+    user's own (`rag.ingest.metadata`)."""
+    check_user_metadata(metadata)
     if len(data) > max_bytes:
         raise DocumentTooLarge(
             f"{source}: {len(data)} bytes is over the limit of {max_bytes} bytes"
         )
     document, encoding = load_document(source, data, metadata, as_type=as_type)
+    document = with_metadata(document)
     chunks = make_chunks(doc_id_for(source), document.text, chunk_size, chunk_overlap)
     if not chunks:
         raise DocumentError(f"{source}: no text to index")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,7 @@ class Snapshot:
     folded_texts: list[str] = field(default_factory=list)  # t2s + lower-case, for term matching
     rebuilt: tuple[str, ...] = ()  # which derived files had to be rebuilt on load
     rows_by_doc: dict[str, np.ndarray] = field(default_factory=dict)
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # doc_id -> its metadata
 
     def __len__(self) -> int:
         """Number of chunks."""
@@ -113,6 +115,7 @@ def load_snapshot(store: Store, index_dir: Path, embedder: str, dim: int) -> Sna
         folded_texts=[fold_long(t) for t in rows.texts],
         rebuilt=tuple(rebuilt),
         rows_by_doc={d: np.array(r, dtype=np.int64) for d, r in by_doc.items()},
+        metadata=store.doc_metadata(),
     )
 
 

@@ -303,6 +303,14 @@ class Store:
             for r in self._db.execute("SELECT doc_id, source, title FROM documents")
         }
 
+    @_locked
+    def doc_metadata(self) -> dict[str, dict[str, Any]]:
+        """`doc_id → metadata` for every document (read once per snapshot, not per search)."""
+        return {
+            r[0]: json.loads(r[1])
+            for r in self._db.execute("SELECT doc_id, metadata FROM documents")
+        }
+
     # --- writes ---------------------------------------------------------------------------
     @contextmanager
     def _tx(self) -> Iterator[None]:

@@ -334,3 +334,14 @@ def test_cors_allows_only_the_configured_origins(engine: Engine) -> None:
             )
             assert r.status_code == 200
             assert "access-control-allow-origin" not in r.headers
+
+
+@pytest.mark.parametrize("path", ["/v1/search", "/v1/ask", "/v1/chat/completions"])
+def test_credentials_are_checked_before_a_malformed_body(keyed: TestClient, path: str) -> None:
+    """FastAPI decodes JSON before it runs dependencies; the key is still checked first."""
+    junk = {"content-type": "application/json"}
+    r = keyed.post(path, content=b"\x00{", headers=junk)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", r.text
+    assert r.headers["www-authenticate"] == "Bearer"
+    r = keyed.post(path, content=b"\x00{", headers={**junk, **bearer(READ_KEY)})
+    assert r.status_code == 422, r.text  # with a key, the body is what is wrong

@@ -302,7 +302,8 @@ def test_unsafe_or_missing_file_names_are_refused(
         {"source": "x.txt", "text": ""},
         {"source": "x.txt", "text": " \n\t "},
         {"source": "x.txt", "text": "a\x00b" * 50},
-        {"source": "x.txt", "text": TEXT_A, "metadata": {"nested": {"a": 1}}},
+        {"source": "x.txt", "text": TEXT_A, "metadata": {"big": "长" * 6000}},  # over 16 KiB
+        {"source": "x.txt", "text": TEXT_A, "metadata": {"": 1}},
         {"source": "x.txt", "text": TEXT_A, "unknown": 1},
         {"text": TEXT_A},
     ],
