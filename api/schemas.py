@@ -69,6 +69,9 @@ class PassageOut(Strict):
     score: float
     start: int
     end: int
+    page: int | None = Field(
+        None, description="Page (1-based) the passage starts on; null unless the document is a PDF"
+    )
 
 
 class SearchResponse(Strict):
@@ -113,6 +116,9 @@ class CitationOut(Strict):
     start: int
     end: int
     quote: str
+    page: int | None = Field(
+        None, description="Page (1-based) the quote starts on; null unless the document is a PDF"
+    )
 
 
 class AskResponse(Strict):
@@ -252,6 +258,9 @@ class ChatCitation(Strict):
     start: int
     end: int
     quote: str
+    page: int | None = Field(
+        None, description="Page (1-based) the quote starts on; null unless the document is a PDF"
+    )
 
 
 class ChatChoiceMessage(Strict):

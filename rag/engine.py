@@ -27,6 +27,7 @@ from rag.embed.registry import embedder_name, get_embedder
 from rag.errors import DocumentError, EmbedderMismatch, InputError, NotFound, RagError
 from rag.index.tokenize import warm_up
 from rag.ingest.loaders import supported_suffixes
+from rag.ingest.pages import page_at, pages_within
 from rag.ingest.pipeline import Prepared, content_hash, prepare, read_file
 from rag.ingest.split import sentence_spans
 from rag.llm.base import LLM
@@ -361,16 +362,20 @@ class Engine:
 
     @staticmethod
     def _passage(snap: Snapshot, m: Merged) -> Passage:
-        source, title = snap.sources.get(snap.doc_ids[m.hit.row], ("", ""))
+        doc_id = snap.doc_ids[m.hit.row]
+        source, title = snap.sources.get(doc_id, ("", ""))
+        pages = snap.pages.get(doc_id, ())
         return Passage(
             chunk_id=snap.chunk_id(m.hit.row),
-            doc_id=snap.doc_ids[m.hit.row],
+            doc_id=doc_id,
             source=source,
             title=title,
             text=m.text,
             score=round(m.hit.score, 6),
             start=m.start,
             end=m.end,
+            page=page_at(pages, m.start),
+            page_spans=pages_within(pages, m.start, m.end),
         )
 
     def ask(

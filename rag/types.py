@@ -55,8 +55,21 @@ class DocumentInfo:
 
 
 @dataclass(frozen=True)
+class PageSpan:
+    """Page `page` (1-based) of a paged document (PDF) covers `[start, end)` of its stored text."""
+
+    page: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk with its score; `text` is the original (unfolded) chunk text."""
+    """A retrieved chunk with its score; `text` is the original (unfolded) chunk text.
+
+    For a paged document, `page` is the page the passage starts on and `page_spans` are the pages
+    it overlaps (so a quote inside it can be given its own page); both are empty otherwise.
+    """
 
     chunk_id: str
     doc_id: str
@@ -66,6 +79,8 @@ class Passage:
     score: float
     start: int
     end: int
+    page: int | None = None
+    page_spans: tuple[PageSpan, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,7 @@ class Citation:
     start: int
     end: int
     quote: str
+    page: int | None = None  # the page the quote starts on (paged documents only)
 
 
 @dataclass(frozen=True)

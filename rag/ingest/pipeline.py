@@ -58,7 +58,7 @@ def prepare(
     """Validate, parse and chunk one document; raises `DocumentError` subclasses on bad input."""
     if len(data) > max_bytes:
         raise DocumentTooLarge(
-            f"{source}: {len(data)} bytes is over the limit of {max_bytes} bytes"
+            f"{source}: {len(data)} bytes is over the limit of {max_bytes} bytes (RAG_MAX_FILE_BYTES)"
         )
     document, encoding = load_document(source, data, metadata, as_type=as_type)
     chunks = make_chunks(doc_id_for(source), document.text, chunk_size, chunk_overlap)

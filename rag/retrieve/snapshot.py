@@ -16,7 +16,9 @@ from rag.index.dense import DenseIndex
 from rag.index.lexical import LexicalIndex
 from rag.index.persist import StaleOrCorrupt
 from rag.index.tokenize import fold_long
+from rag.ingest.pages import page_spans
 from rag.store.sqlite import Store
+from rag.types import PageSpan
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class Snapshot:
     folded_texts: list[str] = field(default_factory=list)  # t2s + lower-case, for term matching
     rebuilt: tuple[str, ...] = ()  # which derived files had to be rebuilt on load
     rows_by_doc: dict[str, np.ndarray] = field(default_factory=dict)
+    pages: dict[str, tuple[PageSpan, ...]] = field(default_factory=dict)  # paged documents only
 
     def __len__(self) -> int:
         """Number of chunks."""
@@ -113,6 +116,12 @@ def load_snapshot(store: Store, index_dir: Path, embedder: str, dim: int) -> Sna
         folded_texts=[fold_long(t) for t in rows.texts],
         rebuilt=tuple(rebuilt),
         rows_by_doc={d: np.array(r, dtype=np.int64) for d, r in by_doc.items()},
+        # read once here, so a search never goes back to SQLite for a passage's page
+        pages={
+            d: spans
+            for d, raw in store.doc_pages().items()
+            if (spans := page_spans({"pages": raw}))
+        },
     )
 
 

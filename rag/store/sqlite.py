@@ -303,6 +303,15 @@ class Store:
             for r in self._db.execute("SELECT doc_id, source, title FROM documents")
         }
 
+    @_locked
+    def doc_pages(self) -> dict[str, Any]:
+        """`doc_id → metadata["pages"]` (as stored, unchecked) for every document that has one."""
+        rows = self._db.execute(
+            "SELECT doc_id, json_extract(metadata, '$.pages') FROM documents "
+            "WHERE json_type(metadata, '$.pages') = 'array'"
+        )
+        return {r[0]: json.loads(r[1]) for r in rows}
+
     # --- writes ---------------------------------------------------------------------------
     @contextmanager
     def _tx(self) -> Iterator[None]:
