@@ -93,6 +93,9 @@ class PassageOut(Strict):
         description="The document's metadata: extracted `title`, `date`, `issuer`, `doc_number` "
         "and any the uploader gave (theirs win)",
     )
+    page: int | None = Field(
+        None, description="Page (1-based) the passage starts on; null unless the document is a PDF"
+    )
 
 
 class SearchResponse(Strict):
@@ -137,6 +140,9 @@ class CitationOut(Strict):
     start: int
     end: int
     quote: str
+    page: int | None = Field(
+        None, description="Page (1-based) the quote starts on; null unless the document is a PDF"
+    )
 
 
 class AskResponse(Strict):
@@ -282,6 +288,9 @@ class ChatCitation(Strict):
     end: int
     quote: str
     metadata: dict[str, Any] = Field(default_factory=dict, description="The document's metadata")
+    page: int | None = Field(
+        None, description="Page (1-based) the quote starts on; null unless the document is a PDF"
+    )
 
 
 class ChatChoiceMessage(Strict):

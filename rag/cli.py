@@ -18,6 +18,7 @@ from typing import Any
 
 from rag.config import Settings
 from rag.errors import InputError, NotFound, RagError
+from rag.ingest.loaders import supported_suffixes
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -117,8 +118,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 0
     for i, p in enumerate(result.passages, 1):
         shown = _shown(p.metadata)
+        page = f" p.{p.page}" if p.page is not None else ""
         print(
-            f"[{i}] {p.source} ({p.start}-{p.end}) score={p.score:.3f}"
+            f"[{i}] {p.source}{page} ({p.start}-{p.end}) score={p.score:.3f}"
             + (f"  {shown}" if shown else "")
         )
         print("    " + p.text.replace("\n", " ")[:300])
@@ -142,7 +144,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         for c in answer.citations:
             cited = answer.passages[c.marker - 1] if c.marker <= len(answer.passages) else None
             shown = _shown(cited.metadata) if cited else ""
-            print(f"[{c.marker}] {c.source} {c.start}-{c.end}: {c.quote[:120]}")
+            page = f" p.{c.page}" if c.page is not None else ""
+            print(f"[{c.marker}] {c.source}{page} {c.start}-{c.end}: {c.quote[:120]}")
             if shown:
                 print(f"    {shown}")
     return 0
@@ -231,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", parents=[common], help="add or update files and folders")
-    p.add_argument("paths", nargs="+")
+    p.add_argument(
+        "paths", nargs="+", help=f"files, or folders walked for {' '.join(supported_suffixes())}"
+    )
     p.add_argument("--if-empty", action="store_true", help="only when the index holds no documents")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(

@@ -28,6 +28,7 @@ from rag.errors import DocumentError, EmbedderMismatch, InputError, NotFound, Ra
 from rag.index.tokenize import warm_up
 from rag.ingest.loaders import supported_suffixes
 from rag.ingest.metadata import check_user_metadata
+from rag.ingest.pages import page_at, pages_within
 from rag.ingest.pipeline import Prepared, content_hash, prepare, read_file
 from rag.ingest.split import sentence_spans
 from rag.llm.base import LLM
@@ -382,6 +383,7 @@ class Engine:
     def _passage(snap: Snapshot, m: Merged) -> Passage:
         doc_id = snap.doc_ids[m.hit.row]
         source, title = snap.sources.get(doc_id, ("", ""))
+        pages = snap.pages.get(doc_id, ())
         return Passage(
             chunk_id=snap.chunk_id(m.hit.row),
             doc_id=doc_id,
@@ -392,6 +394,8 @@ class Engine:
             start=m.start,
             end=m.end,
             metadata=snap.metadata.get(doc_id, {}),
+            page=page_at(pages, m.start),
+            page_spans=pages_within(pages, m.start, m.end),
         )
 
     def ask(

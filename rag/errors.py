@@ -33,6 +33,24 @@ class DocumentTooLarge(DocumentError):
     code = "document_too_large"
 
 
+class EncryptedDocument(DocumentError):
+    """The file is password-protected (a PDF or Office file that needs a password to open)."""
+
+    code = "encrypted_document"
+
+
+class CorruptDocument(DocumentError):
+    """The file is damaged or truncated, or is not the format its name says."""
+
+    code = "corrupt_document"
+
+
+class NoTextLayer(DocumentError):
+    """A PDF whose pages are images only (a scan): there is no text to extract without OCR."""
+
+    code = "no_text_layer"
+
+
 class NotFound(RagError):
     """A named document or path does not exist."""
 

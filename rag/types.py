@@ -56,10 +56,21 @@ class DocumentInfo:
 
 
 @dataclass(frozen=True)
+class PageSpan:
+    """Page `page` (1-based) of a paged document (PDF) covers `[start, end)` of its stored text."""
+
+    page: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Passage:
     """A retrieved chunk with its score; `text` is the original (unfolded) chunk text.
 
     `metadata` is its document's (issuer, date, 文号, the user's own keys…), shown with citations.
+    For a paged document, `page` is the page the passage starts on and `page_spans` are the pages
+    it overlaps (so a quote inside it can be given its own page); both are empty otherwise.
     """
 
     chunk_id: str
@@ -72,6 +83,8 @@ class Passage:
     end: int
     # shared with the snapshot, never mutated; left out of the hash (a dict cannot be hashed)
     metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    page: int | None = None
+    page_spans: tuple[PageSpan, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,7 @@ class Citation:
     start: int
     end: int
     quote: str
+    page: int | None = None  # the page the quote starts on (paged documents only)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from api.schemas import (
 )
 from rag.engine import Upload
 from rag.errors import DocumentError, DocumentTooLarge, InputError, UnsupportedFormat
-from rag.ingest.loaders import supported_suffixes
+from rag.ingest.loaders import text_suffixes
 from rag.ingest.metadata import MAX_METADATA_BYTES
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -116,10 +116,16 @@ async def _read_upload(f: UploadFile, limit: int) -> bytes:
 async def upload(
     request: Request, engine: EngineDep, settings: SettingsDep, metrics: MetricsDep
 ) -> JSONResponse:
-    """Add or update documents: multipart `file` field(s) (`.txt`, `.md`, …) or JSON `{source, text, metadata?}`.
+    """Add or update documents: multipart `file` field(s) or JSON `{source, text, metadata?}`.
+
+    Files: `.txt`/`.text`, `.md`/`.markdown`, `.html`/`.htm`, `.pdf` (text layer; citations give
+    the page) and `.docx`. JSON text is read as its source's format when that is a text format
+    (`.md`, `.html`, …), else as plain text.
 
     All documents of one request are validated before any is stored: one bad file fails the request
-    and changes nothing. 201 when something was added or updated, 200 when all were unchanged.
+    and changes nothing (415 unsupported type, 413 too large, 422 empty, undecodable, encrypted,
+    corrupt, or a PDF without a text layer). 201 when something was added or updated, 200 when all
+    were unchanged.
     """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
@@ -142,7 +148,9 @@ async def upload(
                 "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             ) from exc
         source = safe_source(doc.source)
-        known = PurePosixPath(source).suffix.lower() in supported_suffixes()
+        # Text sent as JSON is text: a name like `report.pdf` (text a client extracted itself)
+        # is stored as plain text, not handed to the PDF reader.
+        known = PurePosixPath(source).suffix.lower() in text_suffixes()
         uploads = [
             Upload(
                 source,

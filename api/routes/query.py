@@ -29,7 +29,7 @@ from api.schemas import (
 from api.sse import SSE_HEADERS, sse, start_stream
 from rag.answer.stream import AnswerEvent, DeltaEvent, FinalEvent, PassagesEvent
 from rag.retrieve.filter import MetadataFilter
-from rag.types import Answer
+from rag.types import Answer, Passage
 
 router = APIRouter(
     prefix="/v1",
@@ -56,6 +56,11 @@ def _filters(f: SearchFilter | None) -> dict[str, Any]:
     }
 
 
+def _passage_out(p: Passage) -> PassageOut:
+    """The contract's fields of a passage (its page spans stay inside: `page` says enough)."""
+    return PassageOut(**{name: getattr(p, name) for name in PassageOut.model_fields})
+
+
 def _warnings(answer: Answer) -> list[AskWarning]:
     return [AskWarning(code=w.code, message=w.message) for w in answer.warnings]
 
@@ -68,7 +73,7 @@ async def search(body: SearchRequest, engine: EngineDep, response: Response) -> 
     response.headers["X-Index-Generation"] = str(result.generation)
     return SearchResponse(
         query=body.query,
-        results=[PassageOut(**asdict(p)) for p in result.passages],
+        results=[_passage_out(p) for p in result.passages],
         took_ms=round(1000 * (time.perf_counter() - t0), 2),
     )
 
@@ -108,7 +113,7 @@ def _response(answer: Answer, t0: float) -> AskResponse:
         answerable=answer.answerable,
         mode=answer.mode,
         citations=[CitationOut(**asdict(c)) for c in answer.citations],
-        passages=[PassageOut(**asdict(p)) for p in answer.passages],
+        passages=[_passage_out(p) for p in answer.passages],
         took_ms=round(1000 * (time.perf_counter() - t0), 2),
         warnings=_warnings(answer),
         usage=Usage(
@@ -138,7 +143,7 @@ async def _ask_events(
     async for event in all_events():
         if isinstance(event, PassagesEvent):
             yield sse(
-                {"passages": [PassageOut(**asdict(p)).model_dump() for p in event.passages]},
+                {"passages": [_passage_out(p).model_dump() for p in event.passages]},
                 "passages",
             )
         elif isinstance(event, DeltaEvent):

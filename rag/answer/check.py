@@ -25,6 +25,7 @@ import numpy as np
 
 from rag.embed.base import Embedder
 from rag.index.tokenize import fold
+from rag.ingest.pages import page_at
 from rag.ingest.split import sentence_spans
 from rag.types import Citation, Passage
 
@@ -161,6 +162,7 @@ class CitationChecker:
                     start=p.start + start,
                     end=p.start + end,
                     quote=p.text[start:end],
+                    page=page_at(p.page_spans, p.start + start),
                 )
             )
             support = max(support, score)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from rag.answer.abstain import load_model
 from rag.answer.qtype import is_chinese
 from rag.answer.select import load_selector
+from rag.ingest.pages import page_at
 from rag.retrieve.hybrid import Hit, Query
 from rag.types import Answer, Citation, Passage
 
@@ -61,15 +62,17 @@ def compose_answer(
     parts, citations = [], []
     for c in chosen:
         marker = c.passage + 1
+        p = passages[c.passage]
         parts.append(f"{c.text}[{marker}]")
         citations.append(
             Citation(
                 marker=marker,
-                chunk_id=passages[c.passage].chunk_id,
-                source=passages[c.passage].source,
+                chunk_id=p.chunk_id,
+                source=p.source,
                 start=c.start,
                 end=c.end,
                 quote=c.text,
+                page=page_at(p.page_spans, c.start),
             )
         )
     joiner = "" if is_chinese(" ".join(c.text for c in chosen)) else " "

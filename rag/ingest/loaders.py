@@ -1,45 +1,52 @@
-"""Loaders: file name + bytes → `Document`. One table maps file suffixes to loader functions."""
+"""Loaders: file name + bytes → `Document`. The one table from file suffix to format lives here;
+each format's reading is its own module under `rag.ingest.formats`."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import PurePath
 
 from rag.errors import DocumentError, UnsupportedFormat
-from rag.ingest.decode import decode_bytes
-from rag.ingest.normalize import normalize_text
+from rag.ingest.formats import docx, html, markdown, pdf, text
+from rag.ingest.formats.base import Loaded
 from rag.types import Document
 
-_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+@dataclass(frozen=True)
+class Format:
+    """A file format: its name, its loader, and whether it is text (then a JSON upload's text
+    may be read as it; binary formats only come as files)."""
+
+    name: str
+    load: Callable[[str, bytes], Loaded]
+    is_text: bool
 
 
-def _load_text(source: str, data: bytes) -> tuple[str, str, str]:
-    """Plain text: decode, normalise; the title is the first short line."""
-    raw, encoding = decode_bytes(data, source)
-    text = normalize_text(raw)
-    return text, _first_line_title(text), encoding
+_TEXT = Format("plain text", text.load, True)
+_MARKDOWN = Format("Markdown", markdown.load, True)
+_HTML = Format("HTML", html.load, True)
 
-
-def _load_markdown(source: str, data: bytes) -> tuple[str, str, str]:
-    """Markdown is stored as written (its markup is harmless to search); the title is the first heading."""
-    raw, encoding = decode_bytes(data, source)
-    heading = _MD_HEADING.search(raw)
-    text = normalize_text(raw)
-    return text, heading.group(1).strip() if heading else _first_line_title(text), encoding
-
-
-LOADERS: dict[str, Callable[[str, bytes], tuple[str, str, str]]] = {
-    ".txt": _load_text,
-    ".text": _load_text,
-    ".md": _load_markdown,
-    ".markdown": _load_markdown,
+FORMATS: dict[str, Format] = {
+    ".txt": _TEXT,
+    ".text": _TEXT,
+    ".md": _MARKDOWN,
+    ".markdown": _MARKDOWN,
+    ".html": _HTML,
+    ".htm": _HTML,
+    ".pdf": Format("PDF", pdf.load, False),
+    ".docx": Format("Word", docx.load, False),
 }
 
 
 def supported_suffixes() -> list[str]:
     """The file suffixes ingestion accepts."""
-    return sorted(LOADERS)
+    return sorted(FORMATS)
+
+
+def text_suffixes() -> list[str]:
+    """The suffixes of text formats (those a document sent as JSON text can be read as)."""
+    return sorted(s for s, f in FORMATS.items() if f.is_text)
 
 
 def load_document(
@@ -49,23 +56,28 @@ def load_document(
     *,
     as_type: str | None = None,
 ) -> tuple[Document, str]:
-    """Parse `data` (named `source`) into a normalised `Document`; returns it and the detected encoding.
+    """Parse `data` (named `source`) into a normalised `Document`; returns it and the detected
+    encoding (`""` for binary formats).
 
-    The loader is picked by the file suffix, or by `as_type` (e.g. `.txt` for text sent as JSON).
+    The format is picked by the file suffix, or by `as_type` (e.g. `.txt` for text sent as JSON).
+    Metadata the format contributes (a PDF's `pages`) is added to the caller's `metadata`, and
+    wins over a key of the same name there: offsets into the text must be the loader's.
     """
     suffix = (as_type or PurePath(source).suffix).lower()
-    loader = LOADERS.get(suffix)
-    if loader is None:
+    fmt = FORMATS.get(suffix)
+    if fmt is None:
         raise UnsupportedFormat(
             f"{source}: unsupported file type '{suffix or '(none)'}'; supported: {', '.join(supported_suffixes())}"
         )
-    text, title, encoding = loader(source, data)
-    if not text.strip():
+    if not data:
+        raise DocumentError(f"{source}: the file is empty (0 bytes)")
+    loaded = fmt.load(source, data)
+    if not loaded.text.strip():
         raise DocumentError(f"{source}: no text left after cleaning")
-    return Document(source=source, text=text, title=title, metadata=dict(metadata or {})), encoding
-
-
-def _first_line_title(text: str, limit: int = 80) -> str:
-    """The first line if it is short enough to be a title."""
-    first = text.split("\n", 1)[0].strip()
-    return first if len(first) <= limit else first[: limit - 1] + "…"
+    document = Document(
+        source=source,
+        text=loaded.text,
+        title=loaded.title,
+        metadata={**(metadata or {}), **loaded.metadata},
+    )
+    return document, loaded.encoding

@@ -9,12 +9,16 @@ only inside the lexical index). What changes:
 * full-width ASCII letters and digits (`１２Ａ`) → half-width (`12A`); CJK punctuation is kept;
 * a paragraph broken by PDF extraction (`…；区域` / blank line / `物流科技…`) is joined again,
   while headings and list items keep their own lines. Paragraphs are separated by one `\\n`.
+
+`normalize_lines` does the same for formats whose lines are known paragraphs (DOCX, HTML), without
+the joining.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
 # Sentence-final punctuation (optionally followed by closing quotes/brackets): a line ending so is complete.
 _TERMINAL_END = re.compile(r"[。！？!?；;…:：][”’」』）)\]】\"']*$")
@@ -60,6 +64,12 @@ def normalize_text(text: str) -> str:
         else:
             paragraphs.append(line)
     return "\n".join(paragraphs)
+
+
+def normalize_lines(lines: Iterable[str]) -> str:
+    """Normalise text whose line ends are real paragraph ends (DOCX paragraphs, HTML blocks, table
+    rows): each line is cleaned on its own and never joined to the next one; blank ones go."""
+    return "\n".join(p for p in (normalize_text(line) for line in lines) if p)
 
 
 def _should_join(prev: str, nxt: str) -> bool:

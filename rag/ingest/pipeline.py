@@ -62,7 +62,7 @@ def prepare(
     check_user_metadata(metadata)
     if len(data) > max_bytes:
         raise DocumentTooLarge(
-            f"{source}: {len(data)} bytes is over the limit of {max_bytes} bytes"
+            f"{source}: {len(data)} bytes is over the limit of {max_bytes} bytes (RAG_MAX_FILE_BYTES)"
         )
     document, encoding = load_document(source, data, metadata, as_type=as_type)
     document = with_metadata(document)

@@ -17,7 +17,9 @@ from rag.index.dense import DenseIndex
 from rag.index.lexical import LexicalIndex
 from rag.index.persist import StaleOrCorrupt
 from rag.index.tokenize import fold_long
+from rag.ingest.pages import page_spans
 from rag.store.sqlite import Store
+from rag.types import PageSpan
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class Snapshot:
     rebuilt: tuple[str, ...] = ()  # which derived files had to be rebuilt on load
     rows_by_doc: dict[str, np.ndarray] = field(default_factory=dict)
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # doc_id -> its metadata
+    pages: dict[str, tuple[PageSpan, ...]] = field(default_factory=dict)  # paged documents only
 
     def __len__(self) -> int:
         """Number of chunks."""
@@ -75,6 +78,7 @@ def load_snapshot(store: Store, index_dir: Path, embedder: str, dim: int) -> Sna
     """Load derived indexes stamped with the store's generation, rebuilding any missing/stale/corrupt one."""
     generation = store.generation()
     rows = store.chunk_rows(dim)
+    metadata = store.doc_metadata()
     stamp: dict[str, object] = {
         "generation": generation,
         "embedder": embedder,
@@ -115,7 +119,10 @@ def load_snapshot(store: Store, index_dir: Path, embedder: str, dim: int) -> Sna
         folded_texts=[fold_long(t) for t in rows.texts],
         rebuilt=tuple(rebuilt),
         rows_by_doc={d: np.array(r, dtype=np.int64) for d, r in by_doc.items()},
-        metadata=store.doc_metadata(),
+        # read once here, so a search never goes back to SQLite for a passage's metadata or page;
+        # a PDF's page spans are kept apart (they are long and not for display)
+        metadata={d: {k: v for k, v in md.items() if k != "pages"} for d, md in metadata.items()},
+        pages={d: spans for d, md in metadata.items() if (spans := page_spans(md))},
     )
 
 

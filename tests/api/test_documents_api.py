@@ -258,13 +258,14 @@ def test_undecodable_samples_really_are_refused_by_the_decoder() -> None:
         ("bad/undecodable1.txt", UNDECODABLE[0], 422, "bad_document"),
         ("bad/undecodable2.txt", UNDECODABLE[1], 422, "bad_document"),
         ("bad/big.txt", b"a" * (MAX_FILE + 1), 413, "document_too_large"),
-        ("bad/report.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", 415, "unsupported_format"),
+        ("bad/report.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", 422, "corrupt_document"),
+        ("bad/slides.pptx", b"PK\x03\x04" + bytes(40), 415, "unsupported_format"),
         ("bad/tool.exe", b"MZ\x90\x00\x03\x00\x00\x00", 415, "unsupported_format"),
         ("bad/no-suffix", TEXT_A.encode(), 415, "unsupported_format"),
     ],
     ids=[
         *("empty", "blank", "blank-ideographic", "nul", "undecodable", "bad-bom", "too-large"),
-        *("pdf", "exe", "no-suffix"),
+        *("truncated-pdf", "pptx", "exe", "no-suffix"),
     ],
 )
 def test_bad_file_is_refused_and_changes_nothing(
@@ -386,11 +387,12 @@ def test_request_body_over_the_limit_without_content_length_is_413(
         (("multi-bad/binary.txt", b"\x00\x01\x02" * 100), 422),
         (("multi-bad/empty.txt", b""), 422),
         (("multi-bad/undecodable.txt", UNDECODABLE[0]), 422),
-        (("multi-bad/report.pdf", b"%PDF-1.7"), 415),
+        (("multi-bad/report.pdf", b"%PDF-1.7"), 422),
+        (("multi-bad/old.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100)), 415),
         (("multi-bad/big.txt", b"b" * (MAX_FILE + 1)), 413),
         (("../multi-bad/escape.txt", TEXT_C.encode()), 422),
     ],
-    ids=["binary", "empty", "undecodable", "pdf", "too-large", "unsafe-name"],
+    ids=["binary", "empty", "undecodable", "corrupt-pdf", "doc", "too-large", "unsafe-name"],
 )
 def test_one_bad_file_fails_the_whole_request(
     client: TestClient, engine: Engine, bad: tuple[str, bytes], status: int

@@ -142,7 +142,8 @@ BAD = {
     "binary": ("image.txt", PNG_BYTES, {}, ["binary"]),
     "undecodable": ("garbled.txt", b"", {}, ["decode"]),  # bytes chosen at run time
     "too-large": ("big.txt", TEXT_2000_BYTES, {"RAG_MAX_FILE_BYTES": "1000"}, ["limit", "1000"]),
-    "pdf": ("report.pdf", PDF_BYTES, {}, ["unsupported", ".pdf"]),
+    "pdf": ("report.pdf", PDF_BYTES, {}, ["pdf", "damaged"]),
+    "pptx": ("slides.pptx", b"PK\x03\x04" + bytes(60), {}, ["unsupported", ".pptx"]),
     "exe": ("setup.exe", b"MZ\x90\x00\x03" + bytes(200), {}, ["unsupported", ".exe"]),
 }
 
@@ -197,6 +198,40 @@ def test_bad_file_in_a_folder_fails_alone(index_dir: Path, tmp_path: Path) -> No
     after = index_state(index_dir)
     assert after["documents"] == before["documents"] + 1
     assert int(after["generation"]) == int(before["generation"]) + 1
+
+
+def test_folder_of_pdfs_and_word_files_reports_each_bad_one(
+    index_dir: Path, tmp_path: Path
+) -> None:
+    from ingest import samples
+
+    folder = tmp_path / "office"
+    folder.mkdir()
+    (folder / "gazette.pdf").write_bytes(samples.gazette_pdf())
+    (folder / "report.docx").write_bytes(samples.docx_bytes())
+    (folder / "secret.pdf").write_bytes(samples.encrypted_pdf())
+    (folder / "scan.pdf").write_bytes(samples.image_only_pdf())
+    (folder / "archive.docx").write_bytes(samples.plain_zip())
+    before = index_state(index_dir)
+
+    proc = rag(["ingest", str(folder)], cli_env(index_dir))
+
+    assert proc.returncode == 1
+    assert "2 added, 3 failed" in proc.stdout
+    failures = [ln for ln in proc.stderr.splitlines() if ln.startswith("failed: ")]
+    assert len(failures) == 3, proc.stderr
+    reasons = {ln.split(": ")[1]: ln for ln in failures}
+    assert "encrypted" in reasons["secret.pdf"] and "decrypt it first" in reasons["secret.pdf"]
+    assert "no text layer (scanned?)" in reasons["scan.pdf"] and "OCR" in reasons["scan.pdf"]
+    assert "not a valid .docx" in reasons["archive.docx"]
+    after = index_state(index_dir)
+    assert after["documents"] == before["documents"] + 2
+    assert int(after["generation"]) == int(before["generation"]) + 2
+
+    proc = rag(["ask", "洋山港四期自动化码头的年设计吞吐能力是多少？"], cli_env(index_dir))
+    assert proc.returncode == 0, proc.stderr
+    cited = [ln for ln in proc.stdout.splitlines() if "六百三十万标准箱" in ln and "]" in ln[:4]]
+    assert cited and all(ln.split()[1:3] == ["gazette.pdf", "p.3"] for ln in cited), proc.stdout
 
 
 # --- a good run --------------------------------------------------------------------------------

@@ -197,3 +197,38 @@ def test_latin1_bytes_are_not_passed_off_as_chinese() -> None:
 
 def test_bom_followed_by_invalid_bytes() -> None:
     _refused(codecs.BOM_UTF8 + b"\xff\xfe\xfa\xfb" * 10, "byte-order mark", "not valid")
+
+
+# --- an encoding the document declares (HTML <meta charset>) -------------------------------------
+
+
+def test_declared_encoding_decides_between_readings() -> None:
+    text = (
+        "簡體資訊第7期"  # its Big5 bytes are valid GB18030 too, and read so without a declaration
+    )
+    data = text.encode("big5")
+    assert decode_bytes(data)[0] != text
+    assert decode_bytes(data, "page.html", "big5") == (text, "big5hkscs")
+    assert decode_bytes(data, "page.html", "x-big5") == (text, "big5hkscs")
+
+
+@pytest.mark.parametrize("declared", ["gbk", "GB2312", "gb18030", "x-gbk"])
+def test_declared_gb_names_read_as_gb18030(declared: str) -> None:
+    text = "“一单制”试点 © 2024"  # `©` is in GB18030, not in GBK: browsers read gbk as gb18030
+    assert decode_bytes(text.encode("gb18030"), "page.html", declared) == (text, "gb18030")
+
+
+@pytest.mark.parametrize("declared", ["utf-16", "base64", "no-such-codec", "", "rot13", "big5"])
+def test_a_wrong_or_unusable_declaration_falls_back_to_detection(declared: str) -> None:
+    text = SHORT_SIMPLIFIED[0]
+    assert decode_bytes(text.encode("gb18030"), "page.html", declared) == (text, "gb18030")
+
+
+def test_utf8_wins_over_a_declared_legacy_encoding() -> None:
+    # a page re-saved as UTF-8 that still says gb2312
+    assert decode_bytes(SIMPLIFIED.encode("utf-8"), "page.html", "gb2312") == (SIMPLIFIED, "utf-8")
+
+
+def test_big5_page_declaring_gbk_is_still_read_as_big5() -> None:
+    text = SHORT_TRADITIONAL[0]
+    assert decode_bytes(text.encode("big5"), "page.html", "gbk") == (text, "big5")

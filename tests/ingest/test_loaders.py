@@ -15,7 +15,9 @@ CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 
 
 def test_supported_suffixes() -> None:
-    assert supported_suffixes() == [".markdown", ".md", ".text", ".txt"]
+    assert supported_suffixes() == [
+        *(".docx", ".htm", ".html", ".markdown", ".md", ".pdf", ".text", ".txt")
+    ]
 
 
 def test_txt_from_the_corpus() -> None:
@@ -81,7 +83,7 @@ def test_markdown_heading_in_gbk() -> None:
 
 
 @pytest.mark.parametrize(
-    "source", ["report.pdf", "scan.PNG", "data.csv", "page.html", "archive.tar.gz"]
+    "source", ["report.doc", "scan.PNG", "data.csv", "slides.pptx", "archive.tar.gz"]
 )
 def test_unsupported_suffix_is_refused_naming_the_supported_types(source: str) -> None:
     with pytest.raises(UnsupportedFormat) as info:
@@ -89,7 +91,7 @@ def test_unsupported_suffix_is_refused_naming_the_supported_types(source: str) -
     message = str(info.value)
     suffix = Path(source).suffix.lower()
     assert message.startswith(f"{source}: unsupported file type '{suffix}'")
-    assert "supported: .markdown, .md, .text, .txt" in message
+    assert "supported: .docx, .htm, .html, .markdown, .md, .pdf, .text, .txt" in message
     assert info.value.code == "unsupported_format"
     assert isinstance(info.value, DocumentError)
 
