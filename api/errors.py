@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.auth import Forbidden, Unauthorized
+from api.auth import Forbidden, Unauthorized, require_read, require_write
 from api.deps import NotReady
 from rag.errors import (
     ConfigError,
@@ -40,6 +40,16 @@ STATUS: list[tuple[type[RagError], int]] = [
 ]
 
 
+def _check_key(request: Request) -> None:
+    """The key check of the matched route (`require_read`/`require_write`), if it has one."""
+    depends = getattr(request.scope.get("route"), "dependencies", [])
+    calls = {d.dependency for d in depends}
+    if require_write in calls:
+        request.app.state.keys.check(request, write=True)
+    elif require_read in calls:
+        request.app.state.keys.check(request, write=False)
+
+
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     """The JSON error envelope."""
     return {"error": {"code": code, "message": message}}
@@ -56,12 +66,24 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body(exc.code, str(exc)), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI reads a JSON body before it runs the route's dependencies, so a malformed body
+        # would be answered 422 before the key is checked: check the key first (a client without
+        # one learns nothing about the request format).
+        try:
+            _check_key(request)
+        except (Unauthorized, Forbidden) as denied:
+            return await rag_error(request, denied)
         parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
         return JSONResponse(error_body("invalid_request", "; ".join(parts)), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body FastAPI could not parse: the key comes first here too
+            try:
+                _check_key(request)
+            except (Unauthorized, Forbidden) as denied:
+                return await rag_error(request, denied)
         code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
             exc.status_code, "http_error"
         )

@@ -69,6 +69,11 @@ class PassageOut(Strict):
     score: float
     start: int
     end: int
+    also_in: list[str] = Field(
+        default_factory=list,
+        description="Other sources holding the same (near-identical) text; their passages were "
+        "collapsed into this one",
+    )
 
 
 class SearchResponse(Strict):
@@ -162,6 +167,9 @@ class DocumentOut(Strict):
     source: str
     chunks: int
     status: str = Field(..., description="added, updated or unchanged")
+    duplicate_of: str | None = Field(
+        None, description="Source of a stored document this one nearly duplicates (stored anyway)"
+    )
 
 
 class IngestResponse(DocumentOut):

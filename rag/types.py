@@ -56,7 +56,11 @@ class DocumentInfo:
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk with its score; `text` is the original (unfolded) chunk text."""
+    """A retrieved chunk with its score; `text` is the original (unfolded) chunk text.
+
+    `also_in` names the other sources where the same (near-identical) text was retrieved: their
+    passages were collapsed into this one.
+    """
 
     chunk_id: str
     doc_id: str
@@ -66,6 +70,7 @@ class Passage:
     score: float
     start: int
     end: int
+    also_in: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,10 +115,15 @@ class Answer:
 
 @dataclass(frozen=True)
 class IngestResult:
-    """What one ingest did to one file: `added`, `updated`, `unchanged` (or `failed` with a reason)."""
+    """What one ingest did to one file: `added`, `updated`, `unchanged` (or `failed` with a reason).
+
+    An added or updated document that nearly duplicates one already stored is stored all the same;
+    `duplicate_of` names that document's source (also recorded in its metadata).
+    """
 
     source: str
     status: str
     doc_id: str = ""
     chunks: int = 0
     reason: str = ""
+    duplicate_of: str = ""

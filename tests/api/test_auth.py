@@ -334,3 +334,19 @@ def test_cors_allows_only_the_configured_origins(engine: Engine) -> None:
             )
             assert r.status_code == 200
             assert "access-control-allow-origin" not in r.headers
+
+
+@pytest.mark.parametrize("body", [b"\x00", b"\x00" * 9])
+@pytest.mark.parametrize("path", ["/v1/search", "/v1/ask", "/v1/chat/completions", "/v1/documents"])
+def test_a_malformed_body_without_a_key_is_401_not_4xx(
+    keyed: TestClient, path: str, body: bytes
+) -> None:
+    """FastAPI parses the JSON body before the key check runs (422 or 400 when it cannot): the
+    key is checked first anyway."""
+    json_type = {"content-type": "application/json"}
+    assert_error(keyed.post(path, content=body, headers=json_type), 401, "unauthorized")
+    if path == "/v1/documents":  # a write with a read key: 403, whatever the body
+        r = keyed.post(path, content=body, headers={**json_type, **bearer(READ_KEY)})
+        assert_error(r, 403, "forbidden")
+    r = keyed.post(path, content=body, headers={**json_type, **bearer(ADMIN_KEY)})
+    assert r.status_code in (400, 422), r.text  # with a good key: the body's fault
