@@ -80,7 +80,12 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body("invalid_request", "; ".join(parts)), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body FastAPI could not parse: the key comes first here too
+            try:
+                _authorize(request)
+            except RagError as denied:
+                return _rag_response(denied)
         code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
             exc.status_code, "http_error"
         )

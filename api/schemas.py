@@ -96,6 +96,11 @@ class PassageOut(Strict):
     page: int | None = Field(
         None, description="Page (1-based) the passage starts on; null unless the document is a PDF"
     )
+    also_in: list[str] = Field(
+        default_factory=list,
+        description="Other sources holding the same (near-identical) text; their passages were "
+        "collapsed into this one",
+    )
 
 
 class SearchResponse(Strict):
@@ -197,6 +202,9 @@ class DocumentOut(Strict):
     source: str
     chunks: int
     status: str = Field(..., description="added, updated or unchanged")
+    duplicate_of: str | None = Field(
+        None, description="Source of a stored document this one nearly duplicates (stored anyway)"
+    )
 
 
 class IngestResponse(DocumentOut):

@@ -93,20 +93,36 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     results = engine.ingest_paths(paths, progress=step, metadata=metadata)
     bar.close()
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.status] = counts.get(r.status, 0) + 1
+    summary = ingest_summary(results)
     if args.json:
-        _print_json({"results": [asdict(r) for r in results], "summary": counts})
+        _print_json(
+            {
+                "results": [asdict(r) for r in results],
+                "summary": {k: n for k, n in summary.items() if n},
+            }
+        )
     else:
         for r in results:
             if r.status == "failed":
                 print(f"failed: {r.reason}", file=sys.stderr)
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            elif r.duplicate_of:
+                print(f"duplicate: {r.source} nearly duplicates {r.duplicate_of} (stored anyway)")
+        counts = ", ".join(f"{n} {k}" for k, n in summary.items())
         print(
-            f"{summary}; index holds {engine.store.count_documents()} documents, {engine.store.count_chunks()} chunks"
+            f"{counts}; index holds {engine.store.count_documents()} documents, {engine.store.count_chunks()} chunks"
         )
-    return 1 if counts.get("failed") else 0
+    return 1 if summary["failed"] else 0
+
+
+def ingest_summary(results: Sequence[Any]) -> dict[str, int]:
+    """Files per outcome: added / updated / unchanged / duplicate / failed. A duplicate (a file
+    that nearly duplicates a stored document; stored all the same) counts as added or updated
+    too."""
+    summary = dict.fromkeys(("added", "updated", "unchanged", "duplicate", "failed"), 0)
+    for r in results:
+        summary[r.status] = summary.get(r.status, 0) + 1
+        summary["duplicate"] += bool(r.duplicate_of)
+    return summary
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(
         20 * 1024 * 1024, ge=1, description="Files larger than this are refused."
     )
+    ingest_workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Processes that read and parse files during a folder ingest; 0 or 1: none "
+        "(parsing in the ingesting process).",
+    )
 
     # Retrieval
     top_k: int = Field(5, ge=1)

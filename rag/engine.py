@@ -24,15 +24,18 @@ from rag.config import Settings
 from rag.embed.base import Embedder
 from rag.embed.batcher import QueryBatcher
 from rag.embed.registry import embedder_name, get_embedder
-from rag.errors import DocumentError, EmbedderMismatch, InputError, NotFound, RagError
+from rag.errors import EmbedderMismatch, InputError, NotFound, RagError
 from rag.index.tokenize import warm_up
+from rag.ingest.batch import FileJob, Stat, load_files, stat_of
+from rag.ingest.dedup import Fingerprints, Match, from_bytes, signature, to_bytes
 from rag.ingest.loaders import supported_suffixes
 from rag.ingest.metadata import check_user_metadata
 from rag.ingest.pages import page_at, pages_within
-from rag.ingest.pipeline import Prepared, content_hash, prepare, read_file
+from rag.ingest.pipeline import Prepared, content_hash, prepare
 from rag.ingest.split import sentence_spans
 from rag.llm.base import LLM
 from rag.llm.registry import get_llm
+from rag.retrieve.collapse import Group, collapse
 from rag.retrieve.crosslingual import glossary
 from rag.retrieve.filter import MetadataFilter
 from rag.retrieve.hybrid import Hit, Query, analyse, retrieve
@@ -46,6 +49,7 @@ log = logging.getLogger(__name__)
 
 MODES = ("auto", "extractive", "llm")
 RECHECK_SECONDS = 1.0  # how stale a reader may be with respect to writes by other processes
+GROUP_CHUNKS = 64  # a folder ingest embeds changed files in groups of about this many chunks
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class _Plan:
     source: str
     previous: str | None  # content hash stored before, if any
     prepared: Prepared | None
+    file_stat: tuple[int, int] | None = None  # (size, mtime_ns) of the file read, if trusted
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,8 @@ class Engine:
         self._queries = QueryBatcher(self.embedder)
         self.llm = llm if llm is not None else get_llm(settings)
         self._write_lock = threading.Lock()
+        self._fingerprint_index: Fingerprints | None = None  # loaded on the first write
+        self._fingerprints_generation = -1
         self._snapshot = self._load_snapshot()
         self._checked_at = time.monotonic()
 
@@ -163,26 +170,82 @@ class Engine:
     ) -> list[IngestResult]:
         """Ingest files and folders (walked for supported files). Bad files fail alone.
 
-        `metadata` is the user's, given to every file. Missing paths (`NotFound`) and unusable
-        metadata (`InputError`) are refused before anything is written.
+        `metadata` is the user's, given to every file. A file whose size and mtime are the ones stored for its source is unchanged without being
+        read; any other is read and compared by content hash. Changed files are parsed (in
+        `ingest_workers` processes when set) and embedded in groups across files, so the
+        embedder's batches stay full. Results are in `expand` order; `progress` sees each one as
+        it is decided. Missing paths (`NotFound`) and unusable metadata (`InputError`) are refused
+        before anything is written.
         """
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise NotFound(f"no such file or directory: {', '.join(missing)}")
         check_user_metadata(metadata)
-        results: list[IngestResult] = []
-        for path, source in self.expand(paths):
-            try:
-                data = read_file(path, self.settings.max_file_bytes)
-                result = self._ingest_one(source, data, dict(metadata or {}))
-            except (DocumentError, NotFound) as exc:
-                result = IngestResult(source=source, status="failed", reason=str(exc))
-            results.append(result)
+        files = self.expand(paths)
+        stored = self.store.file_states()
+        results: list[IngestResult | None] = [None] * len(files)
+
+        def report(i: int, result: IngestResult) -> None:
+            results[i] = result
             if progress:
                 progress(result)
+
+        jobs: list[FileJob] = []
+        at: list[tuple[int, Stat]] = []  # position and stat of each job
+        for i, (path, source) in enumerate(files):
+            state = stored.get(source)
+            try:
+                stat = stat_of(path)
+            except OSError as exc:
+                report(i, _failed(source, f"{path}: cannot be read ({exc.strerror or exc})"))
+                continue
+            # with user metadata given, the file is read: the metadata may be what changed
+            if not metadata and state is not None and (state.size, state.mtime_ns) == stat.key:
+                report(i, _unchanged(source, state.chunks))  # the fast path: not even opened
+                continue
+            jobs.append(
+                FileJob(
+                    path,
+                    source,
+                    state.content_hash if state else None,
+                    self.settings.chunk_size,
+                    self.settings.chunk_overlap,
+                    self.settings.max_file_bytes,
+                    dict(metadata or {}),
+                )
+            )
+            at.append((i, stat))
+        group: list[tuple[int, _Plan]] = []
+        for (i, stat), loaded in zip(
+            at, load_files(jobs, self.settings.ingest_workers), strict=True
+        ):
+            source = loaded.job.source
+            trusted = stat.key if stat.trusted else None
+            if loaded.error:
+                report(i, _failed(source, loaded.error))
+            elif loaded.prepared is None:  # same content (touched, copied, checked out again)
+                self.store.set_file_stat(source, trusted)
+                report(i, _unchanged(source, stored[source].chunks))
+            else:
+                group.append((i, _Plan(source, loaded.job.previous, loaded.prepared, trusted)))
+                if sum(len(p.prepared.chunks) for _, p in group if p.prepared) >= GROUP_CHUNKS:
+                    self._commit_reporting(group, report)
+                    group = []
+        self._commit_reporting(group, report)
         with self._write_lock:
             self.refresh()
-        return results
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]
+
+    def _commit_reporting(
+        self, group: list[tuple[int, _Plan]], report: Callable[[int, IngestResult], None]
+    ) -> None:
+        """Commit a group of planned files and report each result."""
+        if group:
+            for (i, _), result in zip(
+                group, self._commit_group([p for _, p in group]), strict=True
+            ):
+                report(i, result)
 
     @staticmethod
     def expand(paths: Sequence[Path]) -> list[tuple[Path, str]]:
@@ -219,13 +282,10 @@ class Engine:
         A bad one raises its `DocumentError` (naming it) and nothing is stored.
         """
         plans = [self._plan(u) for u in uploads]
-        results = [self._commit(p) for p in plans]
+        results = self._commit_group(plans)
         with self._write_lock:
             self.refresh()
         return results
-
-    def _ingest_one(self, source: str, data: bytes, metadata: dict[str, Any]) -> IngestResult:
-        return self._commit(self._plan(Upload(source, data, metadata)))
 
     def _plan(self, upload: Upload) -> _Plan:
         """Decide what an upload needs: nothing (unchanged), or a parsed, chunked document."""
@@ -244,56 +304,118 @@ class Engine:
         )
         return _Plan(upload.source, previous, prepared)
 
-    def _commit(self, plan: _Plan) -> IngestResult:
-        """Embed (outside the write lock: searches go on) and store one planned document."""
-        doc_id = doc_id_for(plan.source)
-        if plan.prepared is None:
-            chunks = self.store.document(doc_id).chunks
-            return IngestResult(
-                source=plan.source, status="unchanged", doc_id=doc_id, chunks=chunks
+    def _commit_group(self, plans: Sequence[_Plan]) -> list[IngestResult]:
+        """Embed the planned documents together (outside the write lock: searches go on), then
+        store each in its own transaction, marking near-duplicates of stored documents."""
+        todo = [p.prepared for p in plans if p.prepared is not None]
+        vectors = iter(self._embed_many(todo))
+        results: list[IngestResult] = []
+        for plan in plans:
+            doc_id = doc_id_for(plan.source)
+            if plan.prepared is None:
+                chunks = self.store.document(doc_id).chunks
+                results.append(_unchanged(plan.source, chunks))
+                continue
+            prepared = plan.prepared
+            with self._write_lock:
+                match = self._store_document(plan, prepared, next(vectors))
+            results.append(
+                IngestResult(
+                    source=plan.source,
+                    status="updated" if plan.previous else "added",
+                    doc_id=doc_id,
+                    chunks=len(prepared.chunks),
+                    duplicate_of=match.source if match else "",
+                )
             )
-        prepared = plan.prepared
-        vectors = self._embed_chunks(prepared)
-        with self._write_lock:
-            self.store.put_document(
-                source=plan.source,
-                title=prepared.document.title,
-                text=prepared.document.text,
-                content_hash=prepared.content_hash,
-                encoding=prepared.encoding,
-                metadata=prepared.document.metadata,
-                chunks=prepared.chunks,
-                vectors=vectors,
-            )
-        return IngestResult(
-            source=plan.source,
-            status="updated" if plan.previous else "added",
-            doc_id=doc_id,
-            chunks=len(prepared.chunks),
-        )
+        return results
 
-    def _embed_chunks(self, prepared: Prepared) -> list[ChunkVectors]:
-        """Chunk and sentence vectors, reusing stored ones for chunks with the same text hash."""
-        hashes = [chunk_hash(c.text) for c in prepared.chunks]
-        cached = self.store.cached_vectors(hashes, self.embedder.dim)
-        todo = [i for i, h in enumerate(hashes) if h not in cached]
-        spans = {i: sentence_spans(prepared.chunks[i].text) for i in todo}
-        texts = [prepared.chunks[i].text for i in todo]
-        sentences = [prepared.chunks[i].text[a:b] for i in todo for a, b in spans[i]]
+    def _store_document(
+        self, plan: _Plan, prepared: Prepared, vectors: list[ChunkVectors]
+    ) -> Match | None:
+        """Store one document (caller holds the write lock); returns the stored document it
+        nearly duplicates, if any, which its metadata then names as `duplicate_of`."""
+        doc_id = doc_id_for(plan.source)
+        fingerprints = self._fingerprints()
+        sig = from_bytes(prepared.fingerprint)
+        match = fingerprints.find(sig, exclude=doc_id) if sig is not None else None
+        metadata = dict(prepared.document.metadata)
+        if match is not None:
+            metadata["duplicate_of"] = match.source
+        before = self._fingerprints_generation
+        self.store.put_document(
+            source=plan.source,
+            title=prepared.document.title,
+            text=prepared.document.text,
+            content_hash=prepared.content_hash,
+            encoding=prepared.encoding,
+            metadata=metadata,
+            chunks=prepared.chunks,
+            vectors=vectors,
+            fingerprint=prepared.fingerprint,
+            file_stat=plan.file_stat,
+        )
+        if sig is not None:
+            fingerprints.add(doc_id, plan.source, sig, original=match is None)
+        # Still current only if no other process wrote in between (then: reload next time).
+        after = self.store.generation()
+        self._fingerprints_generation = after if after == before + 1 else -1
+        return match
+
+    def _fingerprints(self) -> Fingerprints:
+        """Signatures of the stored documents (caller holds the write lock), loaded once and kept
+        while the store's generation is the one they were loaded at. Documents stored before
+        signatures existed get theirs computed from the stored text, and saved."""
+        generation = self.store.generation()
+        if self._fingerprint_index is None or self._fingerprints_generation != generation:
+            index = Fingerprints()
+            missing: list[tuple[str, bytes]] = []
+            for doc_id, source, blob, original in self.store.fingerprints():
+                sig = from_bytes(blob)
+                if sig is None:
+                    sig = signature(self.store.document_text(doc_id))
+                    missing.append((doc_id, to_bytes(sig)))
+                index.add(doc_id, source, sig, original=original)
+            if missing:
+                log.info("computed near-duplicate signatures of %d documents", len(missing))
+                self.store.set_fingerprints(missing)
+            self._fingerprint_index = index
+            self._fingerprints_generation = generation
+        return self._fingerprint_index
+
+    def _embed_many(self, prepared: Sequence[Prepared]) -> list[list[ChunkVectors]]:
+        """Chunk and sentence vectors of several documents, in one embedding call (full batches).
+
+        Chunks whose text hash is stored reuse their vectors; a text that occurs several times
+        (two copies of an article) is embedded once.
+        """
+        hashes = [[chunk_hash(c.text) for c in p.chunks] for p in prepared]
+        cached = self.store.cached_vectors([h for hs in hashes for h in hs], self.embedder.dim)
+        texts: dict[str, str] = {}  # hash → text, first occurrence, not cached
+        for p, hs in zip(prepared, hashes, strict=True):
+            for c, h in zip(p.chunks, hs, strict=True):
+                if h not in cached:
+                    texts.setdefault(h, c.text)
+        spans = {h: sentence_spans(t) for h, t in texts.items()}
+        sentences = [t[a:b] for h, t in texts.items() for a, b in spans[h]]
         # One embedding call for chunks and sentences: batches stay full.
-        vectors = self.embedder.embed(texts + sentences, "passage", self.settings.embed_batch_size)
-        fresh: dict[int, ChunkVectors] = {}
+        vectors = self.embedder.embed(
+            list(texts.values()) + sentences, "passage", self.settings.embed_batch_size
+        )
         k = len(texts)
-        for j, i in enumerate(todo):
-            n = len(spans[i])
-            fresh[i] = ChunkVectors(vectors[j], spans[i], vectors[k : k + n])
+        for j, h in enumerate(texts):
+            n = len(spans[h])
+            cached[h] = ChunkVectors(vectors[j], spans[h], vectors[k : k + n])
             k += n
-        return [cached[h] if h in cached else fresh[i] for i, h in enumerate(hashes)]
+        return [[cached[h] for h in hs] for hs in hashes]
 
     def delete(self, doc_id: str) -> None:
         """Remove a document; `NotFound` if absent."""
         with self._write_lock:
             self.store.delete_document(doc_id)
+            if self._fingerprint_index is not None:
+                self._fingerprint_index.discard(doc_id)
+                self._fingerprints_generation = self.store.generation()
             self.refresh()
 
     def documents(self) -> list[DocumentInfo]:
@@ -366,24 +488,28 @@ class Engine:
                 rows=rows,
                 reranker=reranker,
             )
-            merged = merge_hits(snap, hits, k)
-            if len(merged) >= k or len(hits) < depth:
+            merged, groups = _distinct(snap, hits, k)
+            if len(groups) >= k or len(hits) < depth:
                 break
             depth *= 2
         return SearchResult(
             query=query,
-            passages=tuple(self._passage(snap, m) for m in merged),
-            hits=tuple(m.hit for m in merged),
+            passages=tuple(self._passage(snap, merged, g) for g in groups),
+            hits=tuple(merged[g.kept].hit for g in groups),
             analysed=analysed,
             idf=snap.lexical.idf(analysed.terms),
             generation=snap.generation,
         )
 
     @staticmethod
-    def _passage(snap: Snapshot, m: Merged) -> Passage:
+    def _passage(snap: Snapshot, merged: Sequence[Merged], group: Group) -> Passage:
+        m = merged[group.kept]
         doc_id = snap.doc_ids[m.hit.row]
         source, title = snap.sources.get(doc_id, ("", ""))
         pages = snap.pages.get(doc_id, ())
+        others = (
+            snap.sources.get(snap.doc_ids[merged[i].hit.row], ("", ""))[0] for i in group.absorbed
+        )
         return Passage(
             chunk_id=snap.chunk_id(m.hit.row),
             doc_id=doc_id,
@@ -396,6 +522,7 @@ class Engine:
             metadata=snap.metadata.get(doc_id, {}),
             page=page_at(pages, m.start),
             page_spans=pages_within(pages, m.start, m.end),
+            also_in=tuple(dict.fromkeys(o for o in others if o and o != source)),
         )
 
     def ask(
@@ -465,6 +592,27 @@ class Engine:
             idf=result.idf,
             floor=self.settings.relevance_floor,
         )
+
+
+def _distinct(snap: Snapshot, hits: Sequence[Hit], k: int) -> tuple[list[Merged], list[Group]]:
+    """Merged passages of `hits` and up to `k` groups of them, near-identical texts (copies of one
+    article) collapsed into the best-ranked one. Merges deeper while collapsing left fewer than `k`
+    and the hits hold more; without duplicates this is exactly `merge_hits(snap, hits, k)`."""
+    limit = k
+    while True:
+        merged = merge_hits(snap, hits, limit)
+        groups = collapse([m.text for m in merged], k)
+        if len(groups) >= k or len(merged) < limit:
+            return merged, groups
+        limit += k - len(groups)
+
+
+def _unchanged(source: str, chunks: int) -> IngestResult:
+    return IngestResult(source=source, status="unchanged", doc_id=doc_id_for(source), chunks=chunks)
+
+
+def _failed(source: str, reason: str) -> IngestResult:
+    return IngestResult(source=source, status="failed", reason=reason)
 
 
 def open_engine(settings: Settings) -> Engine:

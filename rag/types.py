@@ -71,6 +71,8 @@ class Passage:
     `metadata` is its document's (issuer, date, 文号, the user's own keys…), shown with citations.
     For a paged document, `page` is the page the passage starts on and `page_spans` are the pages
     it overlaps (so a quote inside it can be given its own page); both are empty otherwise.
+    `also_in` names the other sources where the same (near-identical) text was retrieved: their
+    passages were collapsed into this one.
     """
 
     chunk_id: str
@@ -85,6 +87,7 @@ class Passage:
     metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
     page: int | None = None
     page_spans: tuple[PageSpan, ...] = ()
+    also_in: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,10 +133,15 @@ class Answer:
 
 @dataclass(frozen=True)
 class IngestResult:
-    """What one ingest did to one file: `added`, `updated`, `unchanged` (or `failed` with a reason)."""
+    """What one ingest did to one file: `added`, `updated`, `unchanged` (or `failed` with a reason).
+
+    An added or updated document that nearly duplicates one already stored is stored all the same;
+    `duplicate_of` names that document's source (also recorded in its metadata).
+    """
 
     source: str
     status: str
     doc_id: str = ""
     chunks: int = 0
     reason: str = ""
+    duplicate_of: str = ""

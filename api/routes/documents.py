@@ -171,7 +171,13 @@ async def upload(
     for r in results:
         metrics.ingests.labels(r.status).inc()
     docs = [
-        DocumentOut(doc_id=r.doc_id, source=r.source, chunks=r.chunks, status=r.status)
+        DocumentOut(
+            doc_id=r.doc_id,
+            source=r.source,
+            chunks=r.chunks,
+            status=r.status,
+            duplicate_of=r.duplicate_of or None,
+        )
         for r in results
     ]
     body = IngestResponse(**docs[0].model_dump(), documents=docs)

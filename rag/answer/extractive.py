@@ -2,8 +2,9 @@
 
 The fitted selector (`rag.answer.select`) gives each candidate sentence a probability of being
 the answering one. The answer takes the most probable sentences until they hold `ANSWER_MASS` of
-that probability (at most `MAX_SENTENCES`), in passage and document order; sentences that touch in
-the document become one quote, each quote followed by `[n]` for the passage it came from. Every
+that probability (at most `MAX_SENTENCES`), in passage and document order; a sentence whose folded
+text is already taken (from another copy of the article) is skipped. Sentences that touch in the
+document become one quote, each quote followed by `[n]` for the passage it came from. Every
 citation's quote is `passage.text[start - passage.start : end - passage.start]` exactly.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from rag.answer.abstain import load_model
 from rag.answer.qtype import is_chinese
 from rag.answer.select import load_selector
+from rag.ingest.dedup import fold_text
 from rag.ingest.pages import page_at
 from rag.retrieve.hybrid import Hit, Query
 from rag.types import Answer, Citation, Passage
@@ -96,6 +98,7 @@ def select_sentences(
     """
     scored = load_selector().score(query, passages, hits, idf)
     chosen: list[Candidate] = []
+    seen: set[str] = set()  # folded texts chosen: a sentence two copies share is quoted once
     mass, length = 0.0, 0
     for c in scored:
         if len(chosen) >= MAX_SENTENCES or mass >= ANSWER_MASS:
@@ -103,6 +106,10 @@ def select_sentences(
         s = c.sentence
         if chosen and length + len(s.text) > MAX_ANSWER_CHARS:
             continue
+        folded = fold_text(s.text)
+        if folded in seen:
+            continue
+        seen.add(folded)
         chosen.append(Candidate(s.passage, s.start, s.end, s.text, c.score))
         mass += c.score
         length += len(s.text)

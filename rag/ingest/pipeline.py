@@ -1,4 +1,5 @@
-"""Prepare a file for storage: size check → load/decode/normalise → metadata → chunk. No I/O on the index."""
+"""Prepare a file for storage: size check → load/decode/normalise → metadata → chunk →
+near-duplicate signature. No I/O on the index."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from rag.errors import DocumentError, DocumentTooLarge, NotFound
 from rag.ingest.chunk import make_chunks
+from rag.ingest.dedup import signature, to_bytes
 from rag.ingest.loaders import load_document
 from rag.ingest.metadata import check_user_metadata, with_metadata
 from rag.store.sqlite import doc_id_for
@@ -22,6 +24,7 @@ class Prepared:
     chunks: list[Chunk]
     content_hash: str
     encoding: str
+    fingerprint: bytes  # MinHash signature of the text (rag.ingest.dedup)
 
 
 def content_hash(data: bytes, metadata: dict[str, object] | None = None) -> str:
@@ -69,4 +72,6 @@ def prepare(
     chunks = make_chunks(doc_id_for(source), document.text, chunk_size, chunk_overlap)
     if not chunks:
         raise DocumentError(f"{source}: no text to index")
-    return Prepared(document, chunks, content_hash(data, metadata), encoding)
+    return Prepared(
+        document, chunks, content_hash(data, metadata), encoding, to_bytes(signature(document.text))
+    )

@@ -2,6 +2,12 @@
 
 Every write (`put_document`, `delete_document`) is one transaction and bumps the `generation`
 counter, which the derived FAISS/BM25 files are stamped with. Vectors are float32 blobs.
+
+Schema versions: an index written by an older version is migrated on open, in one transaction,
+by the steps of `_MIGRATIONS` (each only adds; nothing stored is rewritten or dropped). Version 2
+added, per document, the near-duplicate signature and the file's size and mtime (the fast path
+that skips unchanged files without reading them); both are NULL for documents stored before, and
+are filled in by the next ingest that needs them.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import numpy as np
 from rag.errors import EmbedderMismatch, IndexError_, NotFound
 from rag.types import Chunk, DocumentInfo
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -35,7 +41,10 @@ CREATE TABLE IF NOT EXISTS documents (
     content_hash TEXT NOT NULL,
     encoding TEXT NOT NULL DEFAULT '',
     metadata TEXT NOT NULL DEFAULT '{}',
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    fingerprint BLOB,
+    file_size INTEGER,
+    file_mtime_ns INTEGER
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY,
@@ -52,6 +61,15 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(hash);
 """
+
+# version → the statements that bring an index of version - 1 to it
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE documents ADD COLUMN fingerprint BLOB",
+        "ALTER TABLE documents ADD COLUMN file_size INTEGER",
+        "ALTER TABLE documents ADD COLUMN file_mtime_ns INTEGER",
+    ),
+}
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -105,6 +123,17 @@ class ChunkRows:
 
 
 @dataclass(frozen=True)
+class FileState:
+    """What is stored about a source's file: its content hash, and the size and mtime it had when
+    read (None when unknown or not to be trusted)."""
+
+    content_hash: str
+    size: int | None
+    mtime_ns: int | None
+    chunks: int
+
+
+@dataclass(frozen=True)
 class Manifest:
     """What the index was built with."""
 
@@ -127,16 +156,48 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
-            version = self._meta("schema_version")
+            version = self._open_schema()
         except sqlite3.DatabaseError as exc:
             raise IndexError_(f"{path}: not a usable index database ({exc})") from exc
-        if version is None:
-            self._set_meta("schema_version", str(SCHEMA_VERSION))
-        elif int(version) > SCHEMA_VERSION:
+        if version > SCHEMA_VERSION:
             raise IndexError_(
                 f"{path}: schema version {version} is newer than this program ({SCHEMA_VERSION})"
             )
+
+    def _open_schema(self) -> int:
+        """Create the tables of a new index, or migrate an older one; returns the version found.
+
+        The check is a read (an up-to-date index is never written to on open); a creation or
+        migration is one IMMEDIATE transaction, so two processes opening one old index migrate
+        it once.
+        """
+        version = self._stored_version()
+        if version is not None and version >= SCHEMA_VERSION:
+            return version
+        with self._tx():
+            version = self._stored_version()  # another process may have done it meanwhile
+            self._db.execute(_SCHEMA.split(";")[0])  # the meta table
+            if version is None:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._set_meta("schema_version", str(SCHEMA_VERSION))
+                return SCHEMA_VERSION
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[target]:
+                    self._db.execute(statement)
+                self._set_meta("schema_version", str(target))
+            return version
+
+    def _stored_version(self) -> int | None:
+        """The schema version recorded in the database; None for a new (empty) database."""
+        tables = {
+            r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if "documents" not in tables:
+            return None
+        stored = self._meta("schema_version") if "meta" in tables else None
+        return int(stored) if stored is not None else 1  # version 1 wrote it on creation
 
     @_locked
     def close(self) -> None:
@@ -210,6 +271,52 @@ class Store:
             "SELECT content_hash FROM documents WHERE source=?", (source,)
         ).fetchone()
         return None if row is None else str(row[0])
+
+    @_locked
+    def file_states(self) -> dict[str, FileState]:
+        """`source → FileState` for every document (what the fast path compares a file with),
+        in one query: a folder ingest asks once, not once per file."""
+        return {
+            r[0]: FileState(r[1], r[2], r[3], r[4])
+            for r in self._db.execute(
+                "SELECT d.source, d.content_hash, d.file_size, d.file_mtime_ns, "
+                "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id=d.doc_id) FROM documents d"
+            )
+        }
+
+    @_locked
+    def set_file_stat(self, source: str, stat: tuple[int, int] | None) -> None:
+        """Record the `(size, mtime_ns)` a file had when its stored content was read (None: do
+        not trust the stat, compare content). Derived indexes do not depend on it: no new
+        generation."""
+        size, mtime_ns = stat if stat is not None else (None, None)
+        with self._tx():
+            self._db.execute(
+                "UPDATE documents SET file_size=?, file_mtime_ns=? WHERE source=?",
+                (size, mtime_ns, source),
+            )
+
+    @_locked
+    def fingerprints(self) -> list[tuple[str, str, bytes | None, bool]]:
+        """`(doc_id, source, signature or None, is_original)` of every document; a document is
+        original when its metadata names no `duplicate_of`."""
+        return [
+            (r[0], r[1], r[2], r[3] is None)
+            for r in self._db.execute(
+                "SELECT doc_id, source, fingerprint, json_extract(metadata, '$.duplicate_of') "
+                "FROM documents"
+            )
+        ]
+
+    @_locked
+    def set_fingerprints(self, signatures: Sequence[tuple[str, bytes]]) -> None:
+        """Store `(doc_id, signature)` pairs (back-filling documents stored before version 2).
+        No new generation: derived indexes do not depend on them."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE documents SET fingerprint=? WHERE doc_id=?",
+                [(blob, doc_id) for doc_id, blob in signatures],
+            )
 
     @_locked
     def cached_vectors(self, hashes: Sequence[str], dim: int) -> dict[str, ChunkVectors]:
@@ -339,16 +446,22 @@ class Store:
         metadata: dict[str, Any],
         chunks: Sequence[Chunk],
         vectors: Sequence[ChunkVectors],
+        fingerprint: bytes | None = None,
+        file_stat: tuple[int, int] | None = None,
     ) -> str:
-        """Insert or replace the document stored under `source` with its chunks, atomically."""
+        """Insert or replace the document stored under `source` with its chunks, atomically.
+
+        `fingerprint` is its near-duplicate signature; `file_stat` the `(size, mtime_ns)` of the
+        file it was read from, when that may be trusted to tell a later change.
+        """
         if len(chunks) != len(vectors):
             raise ValueError("one set of vectors per chunk")
         doc_id = doc_id_for(source)
         with self._tx():
             self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
             self._db.execute(
-                "INSERT INTO documents(doc_id, source, title, text, content_hash, encoding, metadata, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO documents(doc_id, source, title, text, content_hash, encoding, metadata, "
+                "updated_at, fingerprint, file_size, file_mtime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     doc_id,
                     source,
@@ -358,6 +471,8 @@ class Store:
                     encoding,
                     json.dumps(metadata, ensure_ascii=False),
                     time.time(),
+                    fingerprint,
+                    *(file_stat if file_stat is not None else (None, None)),
                 ),
             )
             self._db.executemany(

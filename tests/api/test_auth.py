@@ -345,3 +345,19 @@ def test_credentials_are_checked_before_a_malformed_body(keyed: TestClient, path
     assert r.headers["www-authenticate"] == "Bearer"
     r = keyed.post(path, content=b"\x00{", headers={**junk, **bearer(READ_KEY)})
     assert r.status_code == 422, r.text  # with a key, the body is what is wrong
+
+
+@pytest.mark.parametrize("body", [b"\x00", b"\x00" * 9])
+@pytest.mark.parametrize("path", ["/v1/search", "/v1/ask", "/v1/chat/completions", "/v1/documents"])
+def test_a_malformed_body_without_a_key_is_401_not_4xx(
+    keyed: TestClient, path: str, body: bytes
+) -> None:
+    """FastAPI parses the JSON body before the key check runs (422 or 400 when it cannot): the
+    key is checked first anyway."""
+    json_type = {"content-type": "application/json"}
+    assert_error(keyed.post(path, content=body, headers=json_type), 401, "unauthorized")
+    if path == "/v1/documents":  # a write with a read key: 403, whatever the body
+        r = keyed.post(path, content=body, headers={**json_type, **bearer(READ_KEY)})
+        assert_error(r, 403, "forbidden")
+    r = keyed.post(path, content=body, headers={**json_type, **bearer(ADMIN_KEY)})
+    assert r.status_code in (400, 422), r.text  # with a good key: the body's fault

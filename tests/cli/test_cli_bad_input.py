@@ -217,7 +217,7 @@ def test_folder_of_pdfs_and_word_files_reports_each_bad_one(
     proc = rag(["ingest", str(folder)], cli_env(index_dir))
 
     assert proc.returncode == 1
-    assert "2 added, 3 failed" in proc.stdout
+    assert "2 added, 0 updated, 0 unchanged, 0 duplicate, 3 failed" in proc.stdout
     failures = [ln for ln in proc.stderr.splitlines() if ln.startswith("failed: ")]
     assert len(failures) == 3, proc.stderr
     reasons = {ln.split(": ")[1]: ln for ln in failures}

@@ -255,6 +255,13 @@ HELPER = textwrap.dedent(
             return inner(texts, kind)
 
         engine.embedder.embed_batch = embed_batch
+    elif mode == "folder":
+        # These documents are small: grouped for embedding (rag.engine.GROUP_CHUNKS) all forty would
+        # commit within milliseconds of each other. One document per group spreads the commits over
+        # the run, as large documents do, so the kill lands between or inside documents.
+        import rag.engine
+
+        rag.engine.GROUP_CHUNKS = 1
     elif mode == "commit":  # die inside the write transaction: rows written, COMMIT about to run
         wrote = [False]
 
