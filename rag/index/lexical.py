@@ -11,7 +11,7 @@ import bm25s
 import numpy as np
 
 from rag.index.persist import StaleOrCorrupt, read_stamped, write_stamped
-from rag.index.tokenize import tokenize
+from rag.index.tokenize import TOKENIZER_VERSION, tokenize
 from rag.retrieve.crosslingual import PinyinIndex, dictionary_terms
 
 LATIN_SCRIPT_MIN = 0.2
@@ -60,12 +60,12 @@ class LexicalIndex:
     def save(self, path: Path, stamp: dict[str, object]) -> None:
         """Write atomically with the given stamp."""
         payload = pickle.dumps((self.bm25, self.vocab, self.n), protocol=pickle.HIGHEST_PROTOCOL)
-        write_stamped(path, payload, dict(stamp, kind="lexical"))
+        write_stamped(path, payload, dict(stamp, kind="lexical", tokenizer=TOKENIZER_VERSION))
 
     @classmethod
     def load(cls, path: Path, stamp: dict[str, object]) -> LexicalIndex:
         """Load if the file matches `stamp` and is intact; else `StaleOrCorrupt`."""
-        payload = read_stamped(path, dict(stamp, kind="lexical"))
+        payload = read_stamped(path, dict(stamp, kind="lexical", tokenizer=TOKENIZER_VERSION))
         try:
             # The file is our own (checksummed, in our index dir), not untrusted input.
             bm25, vocab, n = pickle.loads(payload)

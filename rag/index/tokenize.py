@@ -3,6 +3,12 @@
 Both the index and the query side go through `tokenize`, so a simplified question matches a
 traditional passage and vice versa. Punctuation, whitespace and function words are dropped;
 Latin words are lower-cased.
+
+`fold` (the matching form of any text: tokens, term coverage, bigrams) also undoes two kinds of
+extraction noise without changing the text's length, so offsets into a folded text stay offsets
+into the stored one: full-width digits and letters become ASCII (`１２` → `12`), and stray spaces
+in a number next to Chinese (`12 项`, `1 2 项`, `3 . 5 亿元`, from letter-spaced PDF glyphs) move
+in front of it (`  12项`, `   12项`, `    3.5亿元`), so `12项` and `3.5亿元` match as written.
 """
 
 from __future__ import annotations
@@ -113,18 +119,62 @@ STOPWORDS = frozenset(
     ]
 )
 
+# Bumped whenever `tokenize` changes what it yields: BM25 files stamped with another version are
+# rebuilt on load rather than matched against queries tokenised differently.
+TOKENIZER_VERSION = 2
+
 _t2s = opencc.OpenCC("t2s")
+# Full-width digits and Latin letters → ASCII (one character each: lengths are kept).
+_WIDTH = {
+    cp: cp - 0xFEE0
+    for r in ((0xFF10, 0xFF1A), (0xFF21, 0xFF3B), (0xFF41, 0xFF5B))
+    for cp in range(*r)
+}
+_HAN = "\u3400-\u9fff\uf900-\ufaff"
+# A number with stray spaces: single digits one space apart (letter-spaced glyphs: `1 2`), or
+# spaces around a decimal point (`3 . 5`); with the spaces parting it from Chinese on either side.
+_SPACED_NUMBER = re.compile(
+    rf"(?:(?<=[{_HAN}]) +)?(?<![0-9])"
+    r"(?:[0-9](?: [0-9](?![0-9]))+|[0-9]+(?: ?\. ?[0-9]+)?)"
+    rf"(?: +(?=[{_HAN}]))?"
+)
+
+
+def _squeeze(m: re.Match[str]) -> str:
+    run = m.group()
+    if " " not in run:
+        return run
+    s, e = m.span()
+    text = m.string
+    touches_han = run[0] == " " or run[-1] == " "
+    touches_han = touches_han or (s > 0 and _is_han(text[s - 1]))
+    touches_han = touches_han or (e < len(text) and _is_han(text[e]))
+    if not touches_han:  # English or a list of numbers: spaces there are meant
+        return run
+    digits = run.replace(" ", "")
+    return " " * (len(run) - len(digits)) + digits
+
+
+def _is_han(c: str) -> bool:
+    return "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff"
+
+
+def _fold(text: str) -> str:
+    folded = str(_t2s.convert(text.translate(_WIDTH))).lower()
+    return _SPACED_NUMBER.sub(_squeeze, folded) if " " in folded else folded
 
 
 @lru_cache(maxsize=4096)
 def fold(text: str) -> str:
-    """Fold traditional Chinese to simplified and Latin to lower case (used for matching only)."""
-    return str(_t2s.convert(text)).lower()
+    """The matching form of a text (never shown): traditional → simplified, lower case, ASCII
+    digits and letters, numbers' stray spaces moved out of the way. Same length as `text`
+    whenever OpenCC keeps it (it almost always does)."""
+    return _fold(text)
 
 
 def fold_long(text: str) -> str:
     """`fold` without the cache, for chunk-sized texts."""
-    return str(_t2s.convert(text)).lower()
+    return _fold(text)
 
 
 _CONTENT = re.compile(r"[0-9a-z\u3400-\u9fff\uf900-\ufaff]")
