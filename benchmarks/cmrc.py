@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+from rag.config import Settings
+from rag.engine import Engine
+from rag.eval import EvalQuestion, load_questions
+
+T = TypeVar("T")
 
 DEFAULT_CMRC = Path(__file__).resolve().parent / "data" / "cmrc2018" / "cmrc2018_trial.json"
 
@@ -39,3 +48,32 @@ def write_jsonl(rows: list[dict[str, object]], path: Path) -> None:
     path.write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
     )
+
+
+def over_cmrc_index(
+    cmrc: Path, english: Path | None, use: Callable[[Engine, list[EvalQuestion]], T]
+) -> T:
+    """Index the CMRC contexts in a temporary folder and return `use(engine, questions)`: the
+    CMRC questions (their context's file as `doc`), then the English ones in `english` if given.
+    The engine and its index are gone afterwards (the fitting scripts' shared set-up)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = export_cmrc(cmrc, Path(tmp) / "docs")
+        questions = [
+            EvalQuestion(
+                str(r["id"]),
+                str(r["question"]),
+                tuple(str(a) for a in r["answers"]),  # type: ignore[attr-defined]
+                str(r["doc"]),
+                True,
+                "cmrc",
+            )
+            for r in rows
+        ]
+        if english is not None:
+            questions += load_questions(english)
+        engine = Engine(Settings(index_dir=Path(tmp) / "idx", llm_base_url=None))
+        try:
+            engine.ingest_paths([Path(tmp) / "docs"])
+            return use(engine, questions)
+        finally:
+            engine.close()

@@ -13,18 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cmrc import DEFAULT_CMRC, export_cmrc
+from cmrc import DEFAULT_CMRC, over_cmrc_index
 from fitting import fit, top_accuracy
 
-from rag.config import Settings
 from rag.engine import Engine
-from rag.eval import EvalQuestion, is_hit, load_questions
+from rag.eval import EvalQuestion, is_hit
 from rag.retrieve.hybrid import analyse, candidates_of, evidence_idf, retrieve
 from rag.retrieve.rerank import FEATURES, WEIGHTS_FILE, features
 from rag.types import Passage
@@ -61,20 +59,10 @@ def main() -> None:
     )
     ap.add_argument("--write", action="store_true", help=f"write {WEIGHTS_FILE}")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = export_cmrc(args.cmrc, Path(tmp) / "docs")
-        qs = [
-            EvalQuestion(
-                str(r["id"]), str(r["question"]), tuple(r["answers"]), str(r["doc"]), True, "cmrc"
-            )
-            for r in rows
-        ]  # type: ignore[arg-type]
-        # English versions of 120 of the questions (written for this project): cross-lingual pairs.
-        qs += load_questions(args.english)
-        engine = Engine(Settings(index_dir=Path(tmp) / "idx"))
-        engine.ingest_paths([Path(tmp) / "docs"])
-        x, y, g = collect(engine, qs)
-        engine.close()
+    # English versions of 120 of the questions (written for this project): cross-lingual pairs.
+    (x, y, g), n_questions = over_cmrc_index(
+        args.cmrc, args.english, lambda engine, qs: (collect(engine, qs), len(qs))
+    )
     train, test = g % 2 == 0, g % 2 == 1
     w = fit(x[train], y[train], g[train])
     xt, yt, gt = x[test], y[test], g[test]
@@ -91,7 +79,7 @@ def main() -> None:
                     "features": list(FEATURES),
                     "weights": np.round(w, 4).tolist(),
                     "bias": round(bias, 4),
-                    "fitted_on": f"{len(qs)} CMRC 2018 trial questions, top-20 fused candidates",
+                    "fitted_on": f"{n_questions} CMRC 2018 trial questions, top-20 fused candidates",
                 },
                 indent=2,
             )

@@ -15,19 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cmrc import DEFAULT_CMRC, export_cmrc
+from cmrc import DEFAULT_CMRC, over_cmrc_index
 from fitting import fit, top_accuracy
 
 from rag.answer.select import FEATURES, SELECT_FILE, candidates, features
-from rag.config import Settings
 from rag.engine import Engine
-from rag.eval import EvalQuestion, load_questions, squash
+from rag.eval import EvalQuestion, squash
 
 MIN_PART = 8  # a sentence inside a multi-sentence gold answer counts when at least this long
 
@@ -65,19 +63,10 @@ def main() -> None:
     )
     ap.add_argument("--write", action="store_true", help=f"write {SELECT_FILE}")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = export_cmrc(args.cmrc, Path(tmp) / "docs")
-        qs = [
-            EvalQuestion(
-                str(r["id"]), str(r["question"]), tuple(r["answers"]), str(r["doc"]), True, "cmrc"
-            )
-            for r in rows
-        ]  # type: ignore[arg-type]
-        qs += load_questions(args.english)
-        engine = Engine(Settings(index_dir=Path(tmp) / "idx", llm_base_url=None))
-        engine.ingest_paths([Path(tmp) / "docs"])
-        x, y, g = collect(engine, qs)
-        engine.close()
+    # English versions of 120 of the questions (written for this project): cross-lingual pairs.
+    (x, y, g), n_questions = over_cmrc_index(
+        args.cmrc, args.english, lambda engine, qs: (collect(engine, qs), len(qs))
+    )
     train, test = g % 2 == 0, g % 2 == 1
     w = fit(x[train], y[train], g[train])
     base = x[test][:, FEATURES.index("cosine")]
@@ -93,7 +82,7 @@ def main() -> None:
             json.dumps(
                 {
                     "weights": dict(zip(FEATURES, np.round(w, 4).tolist(), strict=True)),
-                    "fitted_on": f"{len(qs)} CMRC 2018 trial questions (120 also in English), candidate sentences",
+                    "fitted_on": f"{n_questions} CMRC 2018 trial questions (120 also in English), candidate sentences",
                 },
                 indent=2,
             )
