@@ -18,7 +18,6 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from rag.config import Settings
-from rag.embed.base import Embedder
 from rag.engine import Engine
 
 READ_KEY = "rk-7f3a9c1e5b2d4a6f-read"
@@ -30,12 +29,11 @@ DOC = "翠屏山隧道全长四千六百米，于2030年建成通车。隧道设
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder) -> Iterator[Engine]:
-    engine = Engine(Settings(index_dir=tmp_path_factory.mktemp("auth_idx")), embedder=use_embedder)
+def engine(engine: Engine) -> Engine:
+    """The module's engine, holding two documents."""
     engine.ingest_bytes("tunnel.txt", DOC.encode())
     engine.ingest_bytes("meteor.txt", b"The Marlow observatory recorded 4,812 meteors in 2029.")
-    yield engine
-    engine.close()
+    return engine
 
 
 def make_app(engine: Engine, **overrides: Any) -> FastAPI:

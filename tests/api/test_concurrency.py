@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from rag.config import Settings
-from rag.embed.base import Embedder
 from rag.engine import Engine
 
 BASE_DOCS = {
@@ -68,20 +65,11 @@ class History:
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder) -> Iterator[Engine]:
-    engine = Engine(
-        Settings(index_dir=tmp_path_factory.mktemp("concurrency_idx")), embedder=use_embedder
-    )
+def engine(engine: Engine) -> Engine:
+    """The module's engine, holding the base documents."""
     for source, text in BASE_DOCS.items():
         engine.ingest_bytes(source, text.encode())
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
-def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine.settings, engine=engine)) as c:
-        yield c
+    return engine
 
 
 def run_threads(

@@ -5,14 +5,9 @@ the other copy in `also_in`, and still fills `top_k`; an answer cites the text o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from rag.config import Settings
-from rag.embed.base import Embedder
 from rag.engine import Engine
 from rag.ingest.dedup import fold_text
 from rag.retrieve.collapse import repeats, shingles
@@ -38,23 +33,16 @@ QUESTION = "紫藤一号在滩涂上的亩产是多少？"
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder) -> Iterator[Engine]:
-    engine = Engine(Settings(index_dir=tmp_path_factory.mktemp("dup_idx")), embedder=use_embedder)
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
-def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine.settings, engine=engine)) as c:
-        for source, text in (
-            ("station.txt", STATION),
-            ("reprints/station.txt", REPRINT),
-            ("orchard.txt", ORCHARD),
-        ):
-            r = c.post("/v1/documents", json={"source": source, "text": text})
-            assert r.status_code == 201, r.text
-        yield c
+def client(client: TestClient) -> TestClient:
+    """The module's client, after uploading a document, its reprint and an unrelated one."""
+    for source, text in (
+        ("station.txt", STATION),
+        ("reprints/station.txt", REPRINT),
+        ("orchard.txt", ORCHARD),
+    ):
+        r = client.post("/v1/documents", json={"source": source, "text": text})
+        assert r.status_code == 201, r.text
+    return client
 
 
 def test_the_second_copy_is_stored_and_marked(client: TestClient, engine: Engine) -> None:

@@ -8,15 +8,11 @@ documents on one topic (so an unfiltered search finds several of them, and a fil
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from rag.config import Settings
-from rag.embed.base import Embedder
 from rag.engine import Engine
 
 SHANGHAI = """上海市人民政府文件
@@ -58,25 +54,6 @@ SH_META = {
     "issuer": "上海市人民政府",
     "date": "2024-10-15",
 }
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder) -> Iterator[Engine]:
-    settings = Settings(
-        index_dir=tmp_path_factory.mktemp("meta_idx"),
-        api_keys=None,
-        admin_keys=None,
-        cors_origins=None,
-    )
-    engine = Engine(settings, embedder=use_embedder)
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
-def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine.settings, engine=engine)) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

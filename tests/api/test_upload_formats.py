@@ -7,39 +7,16 @@ One fresh engine on a temporary index (default limits) serves the module.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from ingest import samples
 
-from api.app import create_app
-from rag.config import Settings
-from rag.embed.base import Embedder
 from rag.engine import Engine
 from rag.ingest.pages import page_of
 
 QUESTION = "洋山港四期自动化码头的年设计吞吐能力是多少？"  # answered on page 3 only
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder) -> Iterator[Engine]:
-    settings = Settings(
-        index_dir=tmp_path_factory.mktemp("upload_formats_idx"),
-        api_keys=None,
-        admin_keys=None,
-        cors_origins=None,
-    )
-    engine = Engine(settings, embedder=use_embedder)
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
-def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine.settings, engine=engine)) as c:
-        yield c
 
 
 def upload(client: TestClient, *files: tuple[str, bytes]) -> Any:
