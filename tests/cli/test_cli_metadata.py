@@ -4,14 +4,11 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from cli.helpers import cli_env, rag
 
 SHANGHAI = """上海市人民政府关于促进人工智能产业发展的若干措施
 沪府发〔2024〕12号
@@ -29,18 +26,6 @@ STATE_COUNCIL = """国务院办公厅关于加快推进人工智能产业发展�
 """
 
 
-def rag(args: Sequence[str], index_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env["RAG_INDEX_DIR"] = str(index_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 @pytest.mark.parametrize(
     ("args", "words"),
     [
@@ -54,7 +39,7 @@ def test_bad_filters_exit_2_before_opening_the_index(
     tmp_path: Path, args: list[str], words: list[str]
 ) -> None:
     for command in ("search", "ask"):
-        r = rag([command, "人工智能", *args], tmp_path / "idx")
+        r = rag([command, "人工智能", *args], cli_env(tmp_path / "idx"))
         assert r.returncode == 2, r.stderr
         assert r.stderr.startswith("error: ") and all(w in r.stderr for w in words), r.stderr
     assert not (tmp_path / "idx").exists()
@@ -66,9 +51,9 @@ def test_ingest_meta_then_filtered_ask(tmp_path: Path) -> None:
     (src / "sh.txt").write_text(SHANGHAI, encoding="utf-8")
     (src / "gov.txt").write_text(STATE_COUNCIL, encoding="utf-8")
     idx = tmp_path / "idx"
-    r = rag(["ingest", str(src), "--meta", "category=试点", "--quiet"], idx)
+    r = rag(["ingest", str(src), "--meta", "category=试点", "--quiet"], cli_env(idx))
     assert r.returncode == 0, r.stderr
-    assert rag(["ingest", str(src), "--meta", "oops"], idx).returncode == 2
+    assert rag(["ingest", str(src), "--meta", "oops"], cli_env(idx)).returncode == 2
 
     db = sqlite3.connect(f"file:{idx / 'rag.sqlite3'}?mode=ro", uri=True)
     stored = dict(db.execute("SELECT source, metadata FROM documents").fetchall())
@@ -84,7 +69,7 @@ def test_ingest_meta_then_filtered_ask(tmp_path: Path) -> None:
     r = rag(
         ["ask", "本市人工智能产业规模力争达到多少？", "--filter", "category=试点",
          "--date-from", "2024-01-01"],
-        idx,
+        cli_env(idx),
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "4500亿元" in r.stdout

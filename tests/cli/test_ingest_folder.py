@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli.test_cli_bad_input import NEW_DOCS, PNG_BYTES, cli_env, index_state, rag, undecodable_bytes
+from cli.helpers import cli_env, index_state, rag
+from cli.test_cli_bad_input import NEW_DOCS, PNG_BYTES, undecodable_bytes
 
 from rag.config import Settings
 from rag.embed.base import Embedder
