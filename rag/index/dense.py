@@ -1,7 +1,13 @@
-"""Dense retrieval: a FAISS inner-product index over L2-normalised vectors (cosine)."""
+"""Dense retrieval: a FAISS inner-product index over L2-normalised vectors (cosine).
+
+The file is the raw float32 matrix (a flat index is nothing else), written straight from FAISS's
+own storage and read straight into it: saving or loading never holds a third copy of the vectors
+(serialising the index would), which matters at half a million sentence vectors.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import faiss
@@ -28,24 +34,30 @@ class DenseIndex:
     @classmethod
     def build(cls, vectors: np.ndarray) -> DenseIndex:
         """Index `vectors` (n, dim), assumed L2-normalised."""
-        index = faiss.IndexFlatIP(vectors.shape[1])
-        if len(vectors):
-            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return cls.build_batches([vectors], vectors.shape[1])
+
+    @classmethod
+    def build_batches(cls, batches: Iterable[np.ndarray], dim: int) -> DenseIndex:
+        """Index the rows of `batches` in order (each `(rows, dim)`), one batch in memory at a time."""
+        index = faiss.IndexFlatIP(dim)
+        for batch in batches:
+            if len(batch):
+                index.add(np.ascontiguousarray(batch, dtype=np.float32))
         return cls(index)
 
     def save(self, path: Path, stamp: dict[str, object]) -> None:
         """Write atomically with the given stamp (generation, embedder)."""
-        payload = faiss.serialize_index(self.index).tobytes()
-        write_stamped(path, payload, dict(stamp, kind="dense"))
+        payload = self._matrix.data.cast("B") if len(self) else memoryview(b"")
+        write_stamped(path, payload, dict(stamp, kind="dense", format="f32", dim=int(self.index.d)))
 
     @classmethod
     def load(cls, path: Path, stamp: dict[str, object]) -> DenseIndex:
         """Load if the file matches `stamp` and is intact; else `StaleOrCorrupt`."""
-        payload = read_stamped(path, dict(stamp, kind="dense"))
-        index = faiss.deserialize_index(np.frombuffer(payload, dtype=np.uint8))
-        if not isinstance(index, faiss.IndexFlat):
-            raise StaleOrCorrupt(f"{path.name}: not a flat index")
-        return cls(index)
+        dim = stamp.get("dim")
+        payload = read_stamped(path, dict(stamp, kind="dense", format="f32"))
+        if not isinstance(dim, int) or len(payload) % (4 * dim):
+            raise StaleOrCorrupt(f"{path.name}: not a matrix of {dim}-dimensional vectors")
+        return cls.build(np.frombuffer(payload, dtype=np.float32).reshape(-1, dim))
 
     def __len__(self) -> int:
         """Number of vectors."""

@@ -22,9 +22,9 @@ class StaleOrCorrupt(Exception):
     """A derived index file is missing, from another generation, or damaged."""
 
 
-def write_stamped(path: Path, payload: bytes, header: dict[str, Any]) -> None:
+def write_stamped(path: Path, payload: bytes | memoryview, header: dict[str, Any]) -> None:
     """Atomically write `payload` with `header` (plus its checksum) to `path`."""
-    head = dict(header, sha256=hashlib.sha256(payload).hexdigest(), size=len(payload))
+    head = dict(header, sha256=hashlib.sha256(payload).hexdigest(), size=memoryview(payload).nbytes)
     head_bytes = json.dumps(head, sort_keys=True).encode()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
@@ -35,7 +35,7 @@ def write_stamped(path: Path, payload: bytes, header: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def read_stamped(path: Path, expect: dict[str, Any]) -> bytes:
+def read_stamped(path: Path, expect: dict[str, Any]) -> memoryview:
     """Return the payload at `path` if its header matches every key in `expect` and it is intact."""
     try:
         data = path.read_bytes()
@@ -49,7 +49,7 @@ def read_stamped(path: Path, expect: dict[str, Any]) -> bytes:
         head = json.loads(data[start : start + n])
     except ValueError as exc:
         raise StaleOrCorrupt(f"{path.name}: damaged header") from exc
-    payload = data[start + n :]
+    payload = memoryview(data)[start + n :]  # a view: the payload may be a GB of vectors
     if (
         head.get("size") != len(payload)
         or head.get("sha256") != hashlib.sha256(payload).hexdigest()

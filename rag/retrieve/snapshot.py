@@ -9,16 +9,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from rag.errors import IndexError_
 from rag.index.dense import DenseIndex
 from rag.index.lexical import LexicalIndex
 from rag.index.persist import StaleOrCorrupt
 from rag.index.tokenize import fold_long
 from rag.ingest.pages import page_spans
 from rag.store.sqlite import Store
+from rag.store.view import StoreView
 from rag.types import PageSpan
 
 log = logging.getLogger(__name__)
@@ -75,23 +77,33 @@ class Snapshot:
 
 
 def load_snapshot(store: Store, index_dir: Path, embedder: str, dim: int) -> Snapshot:
-    """Load derived indexes stamped with the store's generation, rebuilding any missing/stale/corrupt one."""
-    generation = store.generation()
-    rows = store.chunk_rows(dim)
-    metadata = store.doc_metadata()
-    stamp: dict[str, object] = {
-        "generation": generation,
-        "embedder": embedder,
-        "rows": len(rows.texts),
-    }
-    rebuilt: list[str] = []
-    dense = _load_dense(index_dir / DENSE_FILE, stamp, rows.vectors, rebuilt)
-    sentences = _load_dense(
-        index_dir / SENTENCE_FILE,
-        dict(stamp, rows=len(rows.sent_owner)),
-        rows.sent_vectors,
-        rebuilt,
-    )
+    """Load derived indexes stamped with the store's generation, rebuilding any missing/stale/corrupt one.
+
+    Everything is read in one `StoreView` (one consistent state of the store, even with a writer
+    in another process); vectors are streamed from it only for an index that must be rebuilt.
+    """
+    with store.read_view() as view:
+        generation = view.generation
+        rows = view.chunk_rows()
+        metadata = view.doc_metadata()
+        sources = view.doc_sources()
+        stamp: dict[str, object] = {
+            "generation": generation,
+            "embedder": embedder,
+            "rows": len(rows.texts),
+        }
+        rebuilt: list[str] = []
+        dense = _load_dense(
+            index_dir / DENSE_FILE, dict(stamp, dim=dim), view, "vector", dim, rebuilt
+        )
+        sentences = _load_dense(
+            index_dir / SENTENCE_FILE,
+            dict(stamp, rows=len(rows.sent_owner), dim=dim),
+            view,
+            "sent_vectors",
+            dim,
+            rebuilt,
+        )
     try:
         lexical = LexicalIndex.load(index_dir / LEXICAL_FILE, stamp)
     except StaleOrCorrupt as exc:
@@ -109,7 +121,7 @@ def load_snapshot(store: Store, index_dir: Path, embedder: str, dim: int) -> Sna
         starts=rows.starts,
         ends=rows.ends,
         texts=rows.texts,
-        sources=store.doc_sources(),
+        sources=sources,
         dense=dense,
         lexical=lexical,
         sentences=sentences,
@@ -127,14 +139,24 @@ def load_snapshot(store: Store, index_dir: Path, embedder: str, dim: int) -> Sna
 
 
 def _load_dense(
-    path: Path, stamp: dict[str, object], vectors: np.ndarray, rebuilt: list[str]
+    path: Path,
+    stamp: dict[str, object],
+    view: StoreView,
+    column: Literal["vector", "sent_vectors"],
+    dim: int,
+    rebuilt: list[str],
 ) -> DenseIndex:
-    """Load a stamped FAISS file, or rebuild it from `vectors` (and save it) when unusable."""
+    """Load a stamped FAISS file, or rebuild it from the store's `column` (and save it) when
+    unusable."""
     try:
         return DenseIndex.load(path, stamp)
     except StaleOrCorrupt as exc:
         log.info("rebuilding %s: %s", path.name, exc)
-        index = DenseIndex.build(vectors)
-        index.save(path, stamp)
-        rebuilt.append(path.name)
-        return index
+    index = DenseIndex.build_batches(view.vector_batches(column, dim), dim)
+    if len(index) != stamp["rows"]:  # a vector blob of the wrong size: say so, do not serve
+        raise IndexError_(
+            f"{path.name}: the store holds {len(index)} {column} rows, expected {stamp['rows']}"
+        )
+    index.save(path, stamp)
+    rebuilt.append(path.name)
+    return index

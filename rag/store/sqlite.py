@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from rag.errors import EmbedderMismatch, IndexError_, NotFound
+from rag.store.view import ChunkRows, StoreView
 from rag.types import Chunk, DocumentInfo
 
 SCHEMA_VERSION = 2
@@ -103,23 +104,6 @@ class ChunkVectors:
     vector: np.ndarray  # (dim,)
     sent_spans: list[tuple[int, int]]
     sent_vectors: np.ndarray  # (len(sent_spans), dim)
-
-
-@dataclass(frozen=True)
-class ChunkRows:
-    """All chunks in store order, column-wise, as the derived indexes and searches need them."""
-
-    ids: np.ndarray  # int64 chunk row ids
-    doc_ids: list[str]
-    ords: list[int]
-    starts: list[int]
-    ends: list[int]
-    texts: list[str]
-    vectors: np.ndarray  # float32 (n, dim)
-    sent_owner: np.ndarray  # int64 row of each sentence
-    sent_starts: np.ndarray  # int64 document offsets
-    sent_ends: np.ndarray
-    sent_vectors: np.ndarray  # float32 (n_sentences, dim)
 
 
 @dataclass(frozen=True)
@@ -368,55 +352,14 @@ class Store:
             raise NotFound(f"no document with id '{doc_id}'")
         return str(row[0])
 
-    @_locked
-    def chunk_rows(self, dim: int) -> ChunkRows:
-        """Every chunk with its vector, in row-id order (the order derived indexes use)."""
-        rows = self._db.execute(
-            "SELECT id, doc_id, ord, start, end, text, vector, sent_spans, sent_vectors FROM chunks ORDER BY id"
-        ).fetchall()
-        vectors = np.zeros((len(rows), dim), dtype=np.float32)
-        owner: list[int] = []
-        starts: list[int] = []
-        ends: list[int] = []
-        sent_parts: list[np.ndarray] = []
-        for i, r in enumerate(rows):
-            vectors[i] = np.frombuffer(r[6], dtype=np.float32)
-            spans = json.loads(r[7])
-            owner += [i] * len(spans)
-            starts += [r[3] + a for a, _ in spans]
-            ends += [r[3] + b for _, b in spans]
-            sent_parts.append(np.frombuffer(r[8], dtype=np.float32).reshape(-1, dim))
-        return ChunkRows(
-            ids=np.array([r[0] for r in rows], dtype=np.int64),
-            doc_ids=[r[1] for r in rows],
-            ords=[r[2] for r in rows],
-            starts=[r[3] for r in rows],
-            ends=[r[4] for r in rows],
-            texts=[r[5] for r in rows],
-            vectors=vectors,
-            sent_owner=np.array(owner, dtype=np.int64),
-            sent_starts=np.array(starts, dtype=np.int64),
-            sent_ends=np.array(ends, dtype=np.int64),
-            sent_vectors=np.vstack(sent_parts)
-            if sent_parts
-            else np.zeros((0, dim), dtype=np.float32),
-        )
+    def read_view(self) -> StoreView:
+        """A consistent read of the whole store on a connection of its own (see `StoreView`)."""
+        return StoreView(self.path)
 
-    @_locked
-    def doc_sources(self) -> dict[str, tuple[str, str]]:
-        """`doc_id → (source, title)` for every document."""
-        return {
-            r[0]: (r[1], r[2])
-            for r in self._db.execute("SELECT doc_id, source, title FROM documents")
-        }
-
-    @_locked
-    def doc_metadata(self) -> dict[str, dict[str, Any]]:
-        """`doc_id → metadata` for every document (read once per snapshot, not per search)."""
-        return {
-            r[0]: json.loads(r[1])
-            for r in self._db.execute("SELECT doc_id, metadata FROM documents")
-        }
+    def chunk_rows(self) -> ChunkRows:
+        """Every chunk's place and text, in row-id order (one `read_view`)."""
+        with self.read_view() as view:
+            return view.chunk_rows()
 
     # --- writes ---------------------------------------------------------------------------
     @contextmanager
