@@ -9,6 +9,9 @@ only inside the lexical index). What changes:
 * full-width ASCII letters and digits (`１２Ａ`) → half-width (`12A`); CJK punctuation is kept;
 * a paragraph broken by PDF extraction (`…；区域` / blank line / `物流科技…`) is joined again,
   while headings and list items keep their own lines. Paragraphs are separated by one `\\n`.
+  Given the page's `line_width` (the measure of its full lines, `line_measure`), a line that fills
+  it and ends mid-sentence is a wrapped one and is joined to the next even when it is short (an A4
+  page of 三号 type holds 28 characters a line).
 
 `normalize_lines` does the same for formats whose lines are known paragraphs (DOCX, HTML), without
 the joining.
@@ -39,6 +42,11 @@ _ENUMERATOR = re.compile(
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef“”‘’《》]")
 _LONG_PROSE_LINE = 40  # characters; headings and titles are shorter, wrapped prose lines longer
 
+# A line this close to the measure (in display width: CJK 1, Latin and digits ½) fills it.
+_FULL_LINE_SLACK = 2.5
+_MIN_MEASURE = 12  # narrower "full" lines are table cells or verse, not wrapped prose
+_MIN_FULL_LINES = 2  # the measure must be seen on at least this many lines
+
 _WIDTH_TABLE: dict[int, int | None] = {cp: cp - 0xFEE0 for cp in range(0xFF10, 0xFF1A)}  # digits
 _WIDTH_TABLE.update({cp: cp - 0xFEE0 for cp in range(0xFF21, 0xFF3B)})  # A-Z
 _WIDTH_TABLE.update({cp: cp - 0xFEE0 for cp in range(0xFF41, 0xFF5B)})  # a-z
@@ -46,24 +54,57 @@ _WIDTH_TABLE.update({0x3000: 0x20, 0x00A0: 0x20, 0x09: 0x20, 0x0B: 0x20, 0x0C: 0
 _SPACES = re.compile(r" {2,}")
 
 
-def normalize_text(text: str) -> str:
-    """Return the cleaned, paragraph-repaired text (see module docstring)."""
+def normalize_text(text: str, *, line_width: float | None = None) -> str:
+    """Return the cleaned, paragraph-repaired text (see module docstring); `line_width` is the
+    measure of the text's full lines when known (PDF pages: `line_measure`)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = text.translate(_WIDTH_TABLE)
     # Drop remaining control/format characters except newline (they break offsets and tokenizers).
     text = "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch)[0] != "C")
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     paragraphs: list[str] = []
+    last = ""  # the last physical line
     for line in lines:
         if not line:
             continue
         # Judge against the whole paragraph so far, not its last physical line: the output holds
         # only paragraphs, so this is what makes normalize_text idempotent.
-        if paragraphs and _should_join(paragraphs[-1], line):
+        if paragraphs and (
+            _should_join(paragraphs[-1], line)
+            or (line_width is not None and _wraps(last, paragraphs[-1], line, line_width))
+        ):
             paragraphs[-1] += _joiner(paragraphs[-1], line) + line
         else:
             paragraphs.append(line)
+        last = line
     return "\n".join(paragraphs)
+
+
+def display_width(line: str) -> float:
+    """Width of a line in em: wide (CJK, full-width) characters 1, the others ½."""
+    return sum(1.0 if unicodedata.east_asian_width(c) in "WF" else 0.5 for c in line)
+
+
+def line_measure(lines: Iterable[str]) -> float | None:
+    """The measure of wrapped prose in `lines` (a PDF's): the widest display width that at
+    least `_MIN_FULL_LINES` lines reach within `_FULL_LINE_SLACK`; None when there is none."""
+    widths = sorted((display_width(ln.strip()) for ln in lines), reverse=True)
+    for i, w in enumerate(widths):
+        if w < _MIN_MEASURE:
+            break
+        near = sum(1 for v in widths[i : i + _MIN_FULL_LINES] if w - v <= _FULL_LINE_SLACK)
+        if near >= _MIN_FULL_LINES:
+            return w
+    return None
+
+
+def _wraps(last: str, paragraph: str, nxt: str, line_width: float) -> bool:
+    """`last` fills the measure and its paragraph stops mid-sentence: `nxt` goes on with it."""
+    return (
+        display_width(last) >= line_width - _FULL_LINE_SLACK
+        and not _TERMINAL_END.search(paragraph, max(0, len(paragraph) - _TAIL))
+        and not _ENUMERATOR.match(nxt)
+    )
 
 
 def normalize_lines(lines: Iterable[str]) -> str:

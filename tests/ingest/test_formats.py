@@ -59,6 +59,9 @@ def test_pdf_headers_footers_go_and_the_body_stays() -> None:
     positions = [text.find(ln) for ln in body]
     assert -1 not in positions and positions == sorted(positions)
     assert "The port community information system will link" in text  # hyphenated word joined
+    # lines that fill the page's measure and stop mid-sentence go on in the next one
+    assert "现就推进港航物流一体化提出如下意见" in text and "上海国际港务集团负责运营" in text
+    assert "实施意见\n各区人民政府" in text  # the title keeps its own line
     assert doc.title == samples.GAZETTE_PAGES[0][0]
     assert doc.metadata["lang"] == "zh"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.ingest.normalize import normalize_text
+from rag.ingest.normalize import display_width, line_measure, normalize_text
 from rag.ingest.split import split_sentences
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
@@ -195,3 +195,37 @@ def test_initials_and_abbreviations_do_not_end_a_sentence(
     text: str, expected: list[str] | None
 ) -> None:
     assert _sentences(text) == (expected if expected is not None else [text])
+
+
+# --- wrapped lines at a known measure (PDF pages) -------------------------------------------------
+
+A4_PAGE = [  # 三号 type on A4: 28 characters a line, the common government layout
+    "关于做好二〇二五年春耕备耕工作的通知",
+    "各区农业农村委，市各有关单位：",
+    "为切实做好今年春耕备耕各项工作，确保粮食播种面积",
+    "稳定在一百二十万亩以上，现将有关事项通知如下，请各",
+    "单位结合实际认真抓好落实。",
+    "一、加强农资供应保障",
+    "各区要组织农资企业提前储备化肥和种子，确保供应充足",
+    "。",
+]
+
+
+def test_lines_that_fill_the_measure_are_joined_even_when_short() -> None:
+    width = line_measure(A4_PAGE)
+    assert width is not None and 24 <= width <= 26
+    text = normalize_text("\n".join(A4_PAGE), line_width=width)
+    paragraphs = text.split("\n")
+    assert "确保粮食播种面积稳定在一百二十万亩以上" in text  # was broken after 面积
+    assert "请各单位结合实际" in text
+    assert paragraphs[0] == A4_PAGE[0] and paragraphs[1] == A4_PAGE[1]  # title, salutation kept
+    assert "一、加强农资供应保障" in paragraphs  # a heading keeps its own line
+    assert paragraphs[-1] == "各区要组织农资企业提前储备化肥和种子，确保供应充足。"
+    # without the measure these short lines stay apart (no sentence finished on them yet)
+    assert "面积\n稳定" in normalize_text("\n".join(A4_PAGE))
+
+
+def test_no_measure_without_two_full_lines() -> None:
+    assert line_measure(["一行很长很长很长很长很长很长很长的文字，只有这一行", "短行"]) is None
+    assert line_measure(["表格", "单元", "12"]) is None
+    assert display_width("ab中文") == 3.0

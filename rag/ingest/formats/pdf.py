@@ -2,7 +2,8 @@
 
 Text comes from pypdf (it maps CID fonts such as the Adobe-GB1 `STSong-Light` back to Unicode
 exactly). Each page is cleaned (`rag.ingest.clean`: running headers/footers, page numbers,
-hyphenated words) and normalised on its own, then the pages are joined by a blank line and
+hyphenated words) and normalised on its own — lines as wide as the document's measure that
+stop mid-sentence are joined to the next (`line_measure`) — then the pages are joined by a blank line and
 `metadata["pages"]` records each page's span of the stored text (`rag.ingest.pages`).
 
 Refused with a named error: a password-protected PDF (`EncryptedDocument`; one that opens with an
@@ -17,7 +18,7 @@ import io
 from rag.errors import CorruptDocument, EncryptedDocument, NoTextLayer, RagError
 from rag.ingest.clean import clean_pages
 from rag.ingest.formats.base import Loaded, brief_reason, first_line_title
-from rag.ingest.normalize import normalize_text
+from rag.ingest.normalize import line_measure, normalize_text
 from rag.ingest.pages import join_pages
 
 _HEADER_WINDOW = 1024  # readers accept junk before `%PDF-` within the first kilobyte
@@ -28,7 +29,10 @@ def load(source: str, data: bytes) -> Loaded:
     raw = page_texts(source, data)
     if not any(page.strip() for page in raw):
         raise _no_text(source, len(raw))
-    text, spans = join_pages([normalize_text(page) for page in clean_pages(raw)])
+    pages = clean_pages(raw)
+    # one measure for the document: a page of two lines cannot show its own
+    width = line_measure(line for page in pages for line in page.split("\n"))
+    text, spans = join_pages([normalize_text(page, line_width=width) for page in pages])
     if not text.strip():  # nothing but page numbers: the body is images
         raise _no_text(source, len(raw))
     return Loaded(text, first_line_title(text), "", {"pages": spans})
