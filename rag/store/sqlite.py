@@ -441,11 +441,31 @@ class Store:
 
     @_locked
     def delete_document(self, doc_id: str) -> None:
-        """Remove a document and its chunks, atomically; `NotFound` when absent."""
+        """Remove a document and its chunks, atomically; `NotFound` when absent.
+
+        Copies that named it as their `duplicate_of` are re-pointed in the same transaction: the
+        oldest becomes the original (the key goes), the others name it instead.
+        """
         with self._tx():
+            row = self._db.execute(
+                "SELECT source FROM documents WHERE doc_id=?", (doc_id,)
+            ).fetchone()
             cur = self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
-            if cur.rowcount == 0:
+            if row is None or cur.rowcount == 0:
                 raise NotFound(f"no document with id '{doc_id}'")
+            copies = self._db.execute(
+                "SELECT doc_id, source FROM documents "
+                "WHERE json_extract(metadata, '$.duplicate_of') = ? ORDER BY rowid",
+                (row[0],),
+            ).fetchall()
+            for i, (copy_id, _) in enumerate(copies):
+                if i == 0:
+                    sql = "UPDATE documents SET metadata = json_remove(metadata, '$.duplicate_of')"
+                    args: tuple[str, ...] = (copy_id,)
+                else:
+                    sql = "UPDATE documents SET metadata = json_set(metadata, '$.duplicate_of', ?)"
+                    args = (copies[0][1], copy_id)
+                self._db.execute(sql + " WHERE doc_id=?", args)
             self._bump()
 
 

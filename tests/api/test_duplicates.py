@@ -5,12 +5,17 @@ the other copy in `also_in`, and still fills `top_k`; an answer cites the text o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
+from rag.config import Settings
+from rag.embed.base import Embedder
 from rag.engine import Engine
 from rag.ingest.dedup import fold_text
 from rag.retrieve.collapse import repeats, shingles
+from rag.store.sqlite import doc_id_for
 
 STATION = (
     "紫藤湖实验站位于江南丘陵地带，始建于1987年，是省农业科学院下属的综合性农业试验站。"
@@ -90,3 +95,18 @@ def test_ask_cites_the_text_once(client: TestClient) -> None:
     assert answer["answer"].count("五百六十公斤") == 1
     sources = [p["source"] for p in answer["passages"]]
     assert len([s for s in sources if "station" in s]) == 1
+
+
+def test_deleting_the_original_re_points_its_copies(tmp_path: Path, use_embedder: Embedder) -> None:
+    engine = Engine(Settings(index_dir=tmp_path / "idx"), embedder=use_embedder)
+    second = REPRINT.replace("本刊记者", "特约记者")
+    for source, text in (("a.txt", STATION), ("b.txt", REPRINT), ("c.txt", second)):
+        engine.ingest_bytes(source, text.encode())
+
+    def marks() -> dict[str, str | None]:
+        return {d.source: d.metadata.get("duplicate_of") for d in engine.documents()}
+
+    assert marks() == {"a.txt": None, "b.txt": "a.txt", "c.txt": "a.txt"}
+    engine.delete(doc_id_for("a.txt"))
+    assert marks() == {"b.txt": None, "c.txt": "b.txt"}  # the oldest copy is the original now
+    engine.close()
