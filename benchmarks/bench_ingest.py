@@ -15,7 +15,7 @@ digits, sometimes GB18030 instead of UTF-8 — and should be reported as duplica
 - peak resident memory of this process and of the largest worker (`ru_maxrss`).
 
 Embedding is the bottleneck (the default embedder encodes every chunk and every sentence), so a
-full run (2,000 documents, 50 MB) takes hours on a 2-core machine; try a small one first:
+full run (2,000 documents, 50 MB) takes about half an hour on a 2-core machine; try a small one first:
 
     python benchmarks/bench_ingest.py --docs 200 --mb 5
     python benchmarks/bench_ingest.py                  # 2,000 documents, 50 MB
