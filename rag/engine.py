@@ -170,8 +170,9 @@ class Engine:
     ) -> list[IngestResult]:
         """Ingest files and folders (walked for supported files). Bad files fail alone.
 
-        `metadata` is the user's, given to every file. A file whose size and mtime are the ones stored for its source is unchanged without being
-        read; any other is read and compared by content hash. Changed files are parsed (in
+        `metadata` is the user's, given to every file. A file whose size and mtime are the ones
+        stored for its source is unchanged without being read; any other is read and compared by
+        content hash. Changed files are parsed (in
         `ingest_workers` processes when set) and embedded in groups across files, so the
         embedder's batches stay full. Results are in `expand` order; `progress` sees each one as
         it is decided. Missing paths (`NotFound`) and unusable metadata (`InputError`) are refused
@@ -413,9 +414,8 @@ class Engine:
         """Remove a document; `NotFound` if absent."""
         with self._write_lock:
             self.store.delete_document(doc_id)
-            if self._fingerprint_index is not None:
-                self._fingerprint_index.discard(doc_id)
-                self._fingerprints_generation = self.store.generation()
+            # the store re-pointed the deleted original's copies: reload the signatures with them
+            self._fingerprint_index = None
             self.refresh()
 
     def documents(self) -> list[DocumentInfo]:

@@ -109,4 +109,7 @@ def test_deleting_the_original_re_points_its_copies(tmp_path: Path, use_embedder
     assert marks() == {"a.txt": None, "b.txt": "a.txt", "c.txt": "a.txt"}
     engine.delete(doc_id_for("a.txt"))
     assert marks() == {"b.txt": None, "c.txt": "b.txt"}  # the oldest copy is the original now
+    # and the engine knows it: a copy closest to c.txt is reported as a copy of the original
+    engine.ingest_bytes("d.txt", second.replace("作者", "撰稿").encode())
+    assert marks()["d.txt"] == "b.txt"
     engine.close()
