@@ -21,6 +21,8 @@ from functools import lru_cache
 import jieba
 import opencc
 
+from rag.ingest.normalize import FULLWIDTH_ALNUM
+
 jieba.setLogLevel(logging.WARNING)
 _JIEBA_LOCK = threading.Lock()
 _WORD = re.compile(r"[0-9a-z\u3400-\u9fff\uf900-\ufaff]", re.IGNORECASE)
@@ -124,13 +126,8 @@ STOPWORDS = frozenset(
 TOKENIZER_VERSION = 2
 
 _t2s = opencc.OpenCC("t2s")
-# Full-width digits and Latin letters → ASCII (one character each: lengths are kept).
-_WIDTH = {
-    cp: cp - 0xFEE0
-    for r in ((0xFF10, 0xFF1A), (0xFF21, 0xFF3B), (0xFF41, 0xFF5B))
-    for cp in range(*r)
-}
 _HAN = "\u3400-\u9fff\uf900-\ufaff"
+_HAN_CHAR = re.compile(f"[{_HAN}]")
 # A number with stray spaces: single digits one space apart (letter-spaced glyphs: `1 2`), or
 # spaces around a decimal point (`3 . 5`); with the spaces parting it from Chinese on either side.
 _SPACED_NUMBER = re.compile(
@@ -141,26 +138,22 @@ _SPACED_NUMBER = re.compile(
 
 
 def _squeeze(m: re.Match[str]) -> str:
-    run = m.group()
-    if " " not in run:
-        return run
-    s, e = m.span()
-    text = m.string
-    touches_han = run[0] == " " or run[-1] == " "
-    touches_han = touches_han or (s > 0 and _is_han(text[s - 1]))
-    touches_han = touches_han or (e < len(text) and _is_han(text[e]))
-    if not touches_han:  # English or a list of numbers: spaces there are meant
+    """A spaced number beside Chinese with its spaces moved in front; any other run as it is."""
+    run, (start, end), text = m.group(), m.span(), m.string
+    beside_han = (
+        run[0] == " "  # the pattern took spaces only where Chinese is on their other side
+        or run[-1] == " "
+        or (start > 0 and _HAN_CHAR.match(text[start - 1]) is not None)
+        or (end < len(text) and _HAN_CHAR.match(text[end]) is not None)
+    )
+    if " " not in run or not beside_han:  # English or a list of numbers: spaces there are meant
         return run
     digits = run.replace(" ", "")
     return " " * (len(run) - len(digits)) + digits
 
 
-def _is_han(c: str) -> bool:
-    return "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff"
-
-
 def _fold(text: str) -> str:
-    folded = str(_t2s.convert(text.translate(_WIDTH))).lower()
+    folded = str(_t2s.convert(text.translate(FULLWIDTH_ALNUM))).lower()
     return _SPACED_NUMBER.sub(_squeeze, folded) if " " in folded else folded
 
 

@@ -47,10 +47,16 @@ _FULL_LINE_SLACK = 2.5
 _MIN_MEASURE = 12  # narrower "full" lines are table cells or verse, not wrapped prose
 _MIN_FULL_LINES = 2  # the measure must be seen on at least this many lines
 
-_WIDTH_TABLE: dict[int, int | None] = {cp: cp - 0xFEE0 for cp in range(0xFF10, 0xFF1A)}  # digits
-_WIDTH_TABLE.update({cp: cp - 0xFEE0 for cp in range(0xFF21, 0xFF3B)})  # A-Z
-_WIDTH_TABLE.update({cp: cp - 0xFEE0 for cp in range(0xFF41, 0xFF5B)})  # a-z
-_WIDTH_TABLE.update({0x3000: 0x20, 0x00A0: 0x20, 0x09: 0x20, 0x0B: 0x20, 0x0C: 0x20, 0xFEFF: None})
+# Full-width digits and Latin letters → ASCII, one character for one (`str.translate` table).
+FULLWIDTH_ALNUM: dict[int, int] = {
+    cp: cp - 0xFEE0
+    for first, end in ((0xFF10, 0xFF1A), (0xFF21, 0xFF3B), (0xFF41, 0xFF5B))  # 0-9, A-Z, a-z
+    for cp in range(first, end)
+}
+_WIDTH_TABLE: dict[int, int | None] = {
+    **FULLWIDTH_ALNUM,
+    **{0x3000: 0x20, 0x00A0: 0x20, 0x09: 0x20, 0x0B: 0x20, 0x0C: 0x20, 0xFEFF: None},
+}
 _SPACES = re.compile(r" {2,}")
 
 

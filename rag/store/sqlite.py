@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from rag.errors import EmbedderMismatch, IndexError_, NotFound
-from rag.store.view import ChunkRows, StoreView
+from rag.store.view import StoreView
 from rag.types import Chunk, DocumentInfo
 
 SCHEMA_VERSION = 2
@@ -355,11 +355,6 @@ class Store:
     def read_view(self) -> StoreView:
         """A consistent read of the whole store on a connection of its own (see `StoreView`)."""
         return StoreView(self.path)
-
-    def chunk_rows(self) -> ChunkRows:
-        """Every chunk's place and text, in row-id order (one `read_view`)."""
-        with self.read_view() as view:
-            return view.chunk_rows()
 
     # --- writes ---------------------------------------------------------------------------
     @contextmanager

@@ -53,7 +53,8 @@ class History:
 
     def record(self, engine: Engine) -> int:
         gen = engine.store.generation()
-        rows = engine.store.chunk_rows()
+        with engine.store.read_view() as view:
+            rows = view.chunk_rows()
         docs = {d.doc_id for d in engine.documents()}
         assert engine.store.generation() == gen  # the caller is the only writer
         with self.lock:

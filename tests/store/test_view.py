@@ -27,7 +27,8 @@ def test_a_view_keeps_its_state_while_another_write_commits(
         assert view.generation == before and set(view.doc_metadata()) == set(rows.doc_ids)
         assert len(rows.texts) == len(vectors) == 1  # b.txt is not in this view
     assert engine.store.generation() > before
-    assert len(engine.store.chunk_rows().texts) == 2
+    with engine.store.read_view() as view:
+        assert len(view.chunk_rows().texts) == 2
     engine.close()
 
 
