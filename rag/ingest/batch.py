@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -80,11 +79,6 @@ class Loaded:
     prepared: Prepared | None = None
     error: str = ""
 
-    @property
-    def unchanged(self) -> bool:
-        """The content hash is the stored one."""
-        return self.prepared is None and not self.error
-
 
 def load_file(job: FileJob) -> Loaded:
     """Read, hash and (when changed) prepare one file. Never raises: one bad file fails alone."""
@@ -139,8 +133,3 @@ def load_files(jobs: Sequence[FileJob], workers: int = 0) -> Iterator[Loaded]:
     except BrokenProcessPool:
         log.warning("the ingest worker pool broke; preparing the remaining files in-process")
         yield from map(load_file, jobs[done:])
-
-
-def default_workers() -> int:
-    """Worker processes worth starting on this machine: one per core beyond the first."""
-    return max(0, (os.cpu_count() or 1) - 1)

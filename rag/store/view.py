@@ -28,7 +28,6 @@ BATCH_ROWS = 2048  # chunks read per batch when streaming vectors
 class ChunkRows:
     """All chunks in store order, column-wise, as the derived indexes and searches need them."""
 
-    ids: np.ndarray  # int64 chunk row ids
     doc_ids: list[str]
     ords: list[int]
     starts: list[int]
@@ -64,7 +63,6 @@ class StoreView:
 
     def chunk_rows(self) -> ChunkRows:
         """Every chunk's place and text (no vectors), in row-id order (the derived indexes')."""
-        ids: list[int] = []
         doc_ids: list[str] = []
         ords: list[int] = []
         starts: list[int] = []
@@ -74,10 +72,9 @@ class StoreView:
         s_starts: list[int] = []
         s_ends: list[int] = []
         cursor = self._db.execute(
-            "SELECT id, doc_id, ord, start, end, text, sent_spans FROM chunks ORDER BY id"
+            "SELECT doc_id, ord, start, end, text, sent_spans FROM chunks ORDER BY id"
         )
-        for i, (cid, doc_id, ord_, start, end, text, spans) in enumerate(cursor):
-            ids.append(cid)
+        for i, (doc_id, ord_, start, end, text, spans) in enumerate(cursor):
             doc_ids.append(doc_id)
             ords.append(ord_)
             starts.append(start)
@@ -88,7 +85,6 @@ class StoreView:
                 s_starts.append(start + a)
                 s_ends.append(start + b)
         return ChunkRows(
-            ids=np.array(ids, dtype=np.int64),
             doc_ids=doc_ids,
             ords=ords,
             starts=starts,
