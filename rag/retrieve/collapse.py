@@ -20,7 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.ingest.dedup import SHINGLE, fold_text
+import numpy as np
+
+from rag.ingest.dedup import fold_text, shingle_hashes
 
 OVERLAP = 0.8
 
@@ -33,19 +35,18 @@ class Group:
     absorbed: tuple[int, ...] = ()
 
 
-def shingles(text: str) -> frozenset[str]:
-    """The character `SHINGLE`-grams of the folded text (the whole folded text if shorter)."""
-    folded = fold_text(text)
-    if len(folded) <= SHINGLE:
-        return frozenset((folded,)) if folded else frozenset()
-    return frozenset(folded[i : i + SHINGLE] for i in range(len(folded) - SHINGLE + 1))
+def shingles(text: str) -> np.ndarray:
+    """The hashed character `SHINGLE`-grams of the folded text, sorted and distinct (the whole
+    folded text is one shingle if shorter): `rag.ingest.dedup.shingle_hashes`."""
+    return shingle_hashes(fold_text(text))
 
 
-def repeats(better: frozenset[str], worse: frozenset[str], overlap: float = OVERLAP) -> bool:
+def repeats(better: np.ndarray, worse: np.ndarray, overlap: float = OVERLAP) -> bool:
     """Whether `overlap` or more of `worse`'s shingles are in `better` (it adds almost nothing)."""
-    if not worse:
+    if not worse.size:
         return True  # no letters or digits at all: nothing of its own to show
-    return len(better & worse) >= overlap * len(worse)
+    shared = np.intersect1d(better, worse, assume_unique=True).size
+    return bool(shared >= overlap * worse.size)
 
 
 def collapse(texts: Sequence[str], limit: int) -> list[Group]:
@@ -53,7 +54,7 @@ def collapse(texts: Sequence[str], limit: int) -> list[Group]:
     better-ranked kept text it `repeats`, else starts a group. Texts after the `limit`-th
     group are still folded into the kept ones but start none."""
     groups: list[Group] = []
-    kept: list[frozenset[str]] = []
+    kept: list[np.ndarray] = []
     for i, text in enumerate(texts):
         sh = shingles(text)
         for g, ksh in enumerate(kept):
