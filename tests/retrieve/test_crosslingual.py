@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
 from rag.index.lexical import LexicalIndex
 from rag.retrieve.crosslingual import PinyinIndex, dictionary_terms, glossary
 
@@ -44,3 +50,37 @@ def test_lexical_index_translates_only_english_questions_over_chinese_text() -> 
     assert lex.cross_lingual_terms("张江的面积是多少平方公里？") == []
     latin = LexicalIndex.build(["The corridor opened in 2022.", "Shipping lines were green."])
     assert latin.cross_lingual_terms("When did the green shipping corridor open?") == []
+
+
+def test_concurrent_english_readers_build_the_pinyin_table_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Eight English questions arriving together on a fresh index romanise its vocabulary once
+    (before: each reader built its own table, and English searches stalled while a writer made
+    new snapshots)."""
+    import rag.index.lexical as lexical
+
+    builds: list[int] = []
+
+    class Counted(PinyinIndex):
+        def __init__(self, words: Iterable[str]) -> None:
+            builds.append(1)
+            time.sleep(0.2)  # a large vocabulary: the window in which other readers arrive
+            super().__init__(words)
+
+    monkeypatch.setattr(lexical, "PinyinIndex", Counted)
+    lex = LexicalIndex.build([f"张江{i}号园区的面积为{i}平方公里。" for i in range(50)])
+    question = "How many square kilometres is the Zhangjiang park?"
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda _: lex.cross_lingual_terms(question), range(8)))
+    assert len(builds) == 1
+    assert all("张江" in terms for terms in found)
+
+
+def test_a_new_index_reuses_words_romanised_before() -> None:
+    words = [f"嘉兴{c}" for c in "甲乙丙丁戊己庚辛"]
+    PinyinIndex(words)
+    from rag.retrieve import crosslingual
+
+    assert all(w in crosslingual._ROMANISED for w in words)
+    assert PinyinIndex([*words, "张江"]).terms("Zhangjiang") == ["张江"]
