@@ -135,6 +135,7 @@ class RawConnection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self._host_header = f"{host}:{port}"
+        self.last_head = b""  # the head (status line and headers) of the last response
 
     async def _connect(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(
@@ -166,7 +167,7 @@ class RawConnection:
             self.writer.write(request)
             if len(request) > 65536:
                 await self.writer.drain()
-            head = await self.reader.readuntil(b"\r\n\r\n")
+            head = self.last_head = await self.reader.readuntil(b"\r\n\r\n")
             lines = head.split(b"\r\n")
             parts = lines[0].split(b" ", 2)
             if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
