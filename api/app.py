@@ -19,8 +19,11 @@ from rag.config import Settings
 from rag.engine import Engine
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
-    """Build the app. With `engine` given (tests), the lifespan uses it instead of opening one."""
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, *, owns_engine: bool = False
+) -> FastAPI:
+    """Build the app. With `engine` given, the lifespan uses it instead of opening one, and
+    closes it on shutdown only if `owns_engine` (`rag serve`; tests share theirs)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -31,7 +34,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         try:
             yield
         finally:
-            if engine is None:
+            if engine is None or owns_engine:
                 app.state.engine.close()
             app.state.engine = None
 

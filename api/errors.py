@@ -20,6 +20,8 @@ from rag.errors import (
     InputError,
     NotFound,
     RagError,
+    ReadOnlyIndex,
+    StorageFull,
     UnsupportedFormat,
 )
 
@@ -36,6 +38,8 @@ STATUS: list[tuple[type[RagError], int]] = [
     (InputError, 422),
     (NotFound, 404),
     (EmbedderMismatch, 409),
+    (StorageFull, 507),  # RFC 4918: the server cannot store what the request needs stored
+    (ReadOnlyIndex, 503),  # writes are unavailable (read-only disk); reads are served
     (ConfigError, 500),
     (RagError, 500),
 ]

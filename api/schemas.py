@@ -34,7 +34,8 @@ _ERROR_MEANING = {
     413: "The request body or an uploaded file is over its size limit",
     415: "Unsupported content type or file type",
     422: "The request is invalid (parameters, body or document content)",
-    503: "The index is still loading",
+    503: "The index is still loading, or is read-only (a write is refused; searches go on)",
+    507: "No space left to store the write (nothing of it was applied; free space and retry)",
 }
 
 

@@ -168,14 +168,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    """Print index statistics."""
-    engine = _engine(args)
-    info = engine.info()
+    """Print index statistics. Read-only: nothing is written, no derived file is rebuilt, no
+    model is loaded (`rag.info`)."""
+    from rag.info import describe
+
+    info = describe(_settings(args), documents=args.json)
     if args.json:
-        info["documents_list"] = [asdict(d) for d in engine.documents()]
         _print_json(info)
         return 0
     for key, value in info.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
         print(f"{key:16s} {value}")
     return 0
 
@@ -213,6 +216,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from threadpoolctl import threadpool_limits
 
     from api.app import create_app
+    from rag.engine import open_engine
 
     settings = _settings(args)
     # Requests run concurrently on both cores already; a second BLAS thread per small matrix
@@ -221,9 +225,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Opened here, not in the app's lifespan: an unusable index (damaged, another embedder) is
+    # then one `error:` line and exit 1, where uvicorn would print a traceback and exit 3. The
+    # app closes it on shutdown (uvicorn re-raises SIGTERM afterwards: no code runs after it).
+    engine = open_engine(settings)
     # uvicorn's access log would print query strings (a key sent in a URL); ours prints the route only.
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, engine=engine, owns_engine=True),
         host=settings.host,
         port=settings.port,
         log_level="info",

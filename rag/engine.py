@@ -7,9 +7,11 @@ fresh snapshot; reads take the current snapshot once and use only it.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ from rag.config import Settings
 from rag.embed.base import Embedder
 from rag.embed.batcher import QueryBatcher
 from rag.embed.registry import embedder_name, get_embedder
-from rag.errors import EmbedderMismatch, InputError, NotFound, RagError
+from rag.errors import EmbedderMismatch, IndexError_, InputError, NotFound, RagError
+from rag.index.persist import sweep_temp_files
 from rag.index.tokenize import warm_up
 from rag.ingest.batch import FileJob, Stat, load_files, stat_of
 from rag.ingest.dedup import Fingerprints, Match, from_bytes, signature, to_bytes
@@ -42,7 +45,7 @@ from rag.retrieve.hybrid import Hit, Query, analyse, retrieve
 from rag.retrieve.merge import Merged, merge_hits
 from rag.retrieve.rerank import load_reranker
 from rag.retrieve.snapshot import Snapshot, load_snapshot
-from rag.store.sqlite import ChunkVectors, Store, chunk_hash, doc_id_for
+from rag.store.sqlite import ChunkVectors, Store, Stored, chunk_hash, doc_id_for
 from rag.types import Answer, DocumentInfo, IngestResult, Passage
 
 log = logging.getLogger(__name__)
@@ -92,6 +95,7 @@ class Engine:
     ) -> None:
         """Open the store, refuse a mismatched embedder before loading it, load the snapshot."""
         self.settings = settings
+        sweep_temp_files(settings.index_dir)  # before anything needs room: leftovers can be large
         self.store = Store(settings.db_path)
         try:  # refuse a mismatched embedder before spending time loading it
             self.store.check_embedder(
@@ -287,7 +291,7 @@ class Engine:
         A bad one raises its `DocumentError` (naming it) and nothing is stored.
         """
         plans = [self._plan(u) for u in uploads]
-        results = self._commit_group(plans)
+        results = self._commit_group(plans, atomic=True)
         with self._write_lock:
             self.refresh()
         return results
@@ -309,37 +313,50 @@ class Engine:
         )
         return _Plan(upload.source, previous, prepared)
 
-    def _commit_group(self, plans: Sequence[_Plan]) -> list[IngestResult]:
+    def _commit_group(self, plans: Sequence[_Plan], atomic: bool = False) -> list[IngestResult]:
         """Embed the planned documents together (outside the write lock: searches go on), then
-        store each in its own transaction, marking near-duplicates of stored documents."""
+        store them, marking near-duplicates of stored documents: each in its own transaction, or
+        (`atomic`, an upload) all in one, so that a write failing half-way (a full disk) leaves
+        none stored. Added, updated or unchanged is what the store found at commit time."""
         todo = [p.prepared for p in plans if p.prepared is not None]
         vectors = iter(self._embed_many(todo))
         results: list[IngestResult] = []
-        for plan in plans:
-            doc_id = doc_id_for(plan.source)
-            if plan.prepared is None:
-                chunks = self.store.document(doc_id).chunks
-                results.append(_unchanged(plan.source, chunks))
-                continue
-            prepared = plan.prepared
-            with self._write_lock:
-                match = self._store_document(plan, prepared, next(vectors))
-            results.append(
-                IngestResult(
-                    source=plan.source,
-                    status="updated" if plan.previous else "added",
-                    doc_id=doc_id,
-                    chunks=len(prepared.chunks),
-                    duplicate_of=match.source if match else "",
+        with self._write_lock, self._writing(atomic):
+            for plan in plans:
+                doc_id = doc_id_for(plan.source)
+                if plan.prepared is None:
+                    chunks = self.store.document(doc_id).chunks
+                    results.append(_unchanged(plan.source, chunks))
+                    continue
+                stored, match = self._store_document(plan, plan.prepared, next(vectors))
+                results.append(
+                    IngestResult(
+                        source=plan.source,
+                        status=stored.status,
+                        doc_id=doc_id,
+                        chunks=stored.chunks,
+                        duplicate_of=match.source if match else "",
+                    )
                 )
-            )
         return results
+
+    @contextmanager
+    def _writing(self, atomic: bool) -> Iterator[None]:
+        """Around the writes of `_commit_group`: one store transaction when `atomic`; after a
+        failure, the signatures are reloaded (they may name documents that were rolled back)."""
+        try:
+            with self.store.batch() if atomic else nullcontext():
+                yield
+        except BaseException:
+            self._fingerprint_index = None
+            raise
 
     def _store_document(
         self, plan: _Plan, prepared: Prepared, vectors: list[ChunkVectors]
-    ) -> Match | None:
-        """Store one document (caller holds the write lock); returns the stored document it
-        nearly duplicates, if any, which its metadata then names as `duplicate_of`."""
+    ) -> tuple[Stored, Match | None]:
+        """Store one document (caller holds the write lock); returns what the store did, and the
+        stored document it nearly duplicates, if any, which its metadata then names as
+        `duplicate_of` (None when the same content was stored already)."""
         doc_id = doc_id_for(plan.source)
         fingerprints = self._fingerprints()
         sig = from_bytes(prepared.fingerprint)
@@ -348,7 +365,7 @@ class Engine:
         if match is not None:
             metadata["duplicate_of"] = match.source
         before = self._fingerprints_generation
-        self.store.put_document(
+        stored = self.store.put_document(
             source=plan.source,
             title=prepared.document.title,
             text=prepared.document.text,
@@ -360,12 +377,14 @@ class Engine:
             fingerprint=prepared.fingerprint,
             file_stat=plan.file_stat,
         )
+        if stored.status == "unchanged":  # stored meanwhile by another upload: nothing written
+            return stored, None
         if sig is not None:
             fingerprints.add(doc_id, plan.source, sig, original=match is None)
         # Still current only if no other process wrote in between (then: reload next time).
         after = self.store.generation()
         self._fingerprints_generation = after if after == before + 1 else -1
-        return match
+        return stored, match
 
     def _fingerprints(self) -> Fingerprints:
         """Signatures of the stored documents (caller holds the write lock), loaded once and kept
@@ -627,3 +646,5 @@ def open_engine(settings: Settings) -> Engine:
         raise
     except OSError as exc:
         raise RagError(f"cannot open the index at {settings.index_dir}: {exc}") from exc
+    except sqlite3.DatabaseError as exc:  # what the store did not name more precisely
+        raise IndexError_(f"cannot open the index at {settings.index_dir}: {exc}") from exc

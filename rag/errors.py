@@ -69,6 +69,20 @@ class EmbedderMismatch(IndexError_):
     code = "embedder_mismatch"
 
 
+class StorageFull(RagError):
+    """The disk (or quota) holding the index has no room for a write: the write was refused and
+    rolled back, nothing of it is stored; reads go on from the last committed state."""
+
+    code = "insufficient_storage"
+
+
+class ReadOnlyIndex(RagError):
+    """The index cannot be written (read-only disk or directory, or opened read-only): writes are
+    refused, reads are served."""
+
+    code = "read_only_index"
+
+
 class ConfigError(RagError):
     """A setting names something that does not exist (unknown backend, bad path)."""
 

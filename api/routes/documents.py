@@ -110,7 +110,7 @@ async def _read_upload(f: UploadFile, limit: int) -> bytes:
             "model": IngestResponse,
             "description": "every document was already indexed unchanged",
         },
-        **error_responses(400, 401, 403, 413, 415, 422, 503),
+        **error_responses(400, 401, 403, 413, 415, 422, 503, 507),
     },
 )
 async def upload(
@@ -213,7 +213,7 @@ async def get_document(doc_id: str, engine: EngineDep) -> DocumentInfoOut:
     "/{doc_id}",
     response_model=Deleted,
     dependencies=[Depends(require_write)],
-    responses=error_responses(401, 403, 404, 422, 503),
+    responses=error_responses(401, 403, 404, 422, 503, 507),
 )
 async def delete_document(doc_id: str, engine: EngineDep) -> Deleted:
     """Remove a document and its chunks (404 if absent)."""

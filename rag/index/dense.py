@@ -13,7 +13,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from rag.index.persist import StaleOrCorrupt, read_stamped, write_stamped
+from rag.index.persist import StaleOrCorrupt, read_header, read_stamped, write_stamped
+
+_FORMAT = {"kind": "dense", "format": "f32"}  # in every file's header
 
 
 class DenseIndex:
@@ -48,13 +50,20 @@ class DenseIndex:
     def save(self, path: Path, stamp: dict[str, object]) -> None:
         """Write atomically with the given stamp (generation, embedder)."""
         payload = self._matrix.data.cast("B") if len(self) else memoryview(b"")
-        write_stamped(path, payload, dict(stamp, kind="dense", format="f32", dim=int(self.index.d)))
+        write_stamped(path, payload, dict(stamp, **_FORMAT, dim=int(self.index.d)))
+
+    @staticmethod
+    def is_current(path: Path, stamp: dict[str, object]) -> bool:
+        """Whether the file at `path` carries `stamp` (its header only is read; `StaleOrCorrupt`
+        when it is missing or damaged)."""
+        head = read_header(path)
+        return all(head.get(k) == v for k, v in dict(stamp, **_FORMAT).items())
 
     @classmethod
     def load(cls, path: Path, stamp: dict[str, object]) -> DenseIndex:
         """Load if the file matches `stamp` and is intact; else `StaleOrCorrupt`."""
         dim = stamp.get("dim")
-        payload = read_stamped(path, dict(stamp, kind="dense", format="f32"))
+        payload = read_stamped(path, dict(stamp, **_FORMAT))
         if not isinstance(dim, int) or len(payload) % (4 * dim):
             raise StaleOrCorrupt(f"{path.name}: not a matrix of {dim}-dimensional vectors")
         return cls.build(np.frombuffer(payload, dtype=np.float32).reshape(-1, dim))

@@ -11,13 +11,19 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from rag.index.persist import StaleOrCorrupt, read_stamped, write_stamped
+from rag.index.persist import StaleOrCorrupt, read_header, read_stamped, write_stamped
 from rag.index.tokenize import TOKENIZER_VERSION, tokenize
 from rag.retrieve.crosslingual import PinyinIndex, dictionary_terms
 
 LATIN_SCRIPT_MIN = 0.2
 _LATIN_WORD = re.compile(r"[a-z]+")
 _ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def _format() -> dict[str, object]:
+    """What every lexical file's header says of its format (read at call time: the tokenizer's
+    version is what makes an older file stale)."""
+    return {"kind": "lexical", "tokenizer": TOKENIZER_VERSION}
 
 
 class LexicalIndex:
@@ -76,12 +82,19 @@ class LexicalIndex:
     def save(self, path: Path, stamp: dict[str, object]) -> None:
         """Write atomically with the given stamp."""
         payload = pickle.dumps((self.bm25, self.vocab, self.n), protocol=pickle.HIGHEST_PROTOCOL)
-        write_stamped(path, payload, dict(stamp, kind="lexical", tokenizer=TOKENIZER_VERSION))
+        write_stamped(path, payload, dict(stamp, **_format()))
+
+    @staticmethod
+    def is_current(path: Path, stamp: dict[str, object]) -> bool:
+        """Whether the file at `path` carries `stamp` (its header only is read; `StaleOrCorrupt`
+        when it is missing or damaged)."""
+        head = read_header(path)
+        return all(head.get(k) == v for k, v in dict(stamp, **_format()).items())
 
     @classmethod
     def load(cls, path: Path, stamp: dict[str, object]) -> LexicalIndex:
         """Load if the file matches `stamp` and is intact; else `StaleOrCorrupt`."""
-        payload = read_stamped(path, dict(stamp, kind="lexical", tokenizer=TOKENIZER_VERSION))
+        payload = read_stamped(path, dict(stamp, **_format()))
         try:
             # The file is our own (checksummed, in our index dir), not untrusted input.
             bm25, vocab, n = pickle.loads(payload)

@@ -2,11 +2,17 @@
 
 Searches read one `Snapshot` from start to end; a write builds a new one and swaps it in, so a
 response never mixes the state before and after a write.
+
+The derived files are caches of SQLite: a snapshot is built in memory, and a file that cannot be
+saved (a full or read-only disk, no permission) is logged and left to be rebuilt by a later load;
+it never fails a load, nor the write that led to it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +25,7 @@ from rag.index.lexical import LexicalIndex
 from rag.index.persist import StaleOrCorrupt
 from rag.index.tokenize import fold_long
 from rag.ingest.pages import page_spans
+from rag.store import faults
 from rag.store.sqlite import Store
 from rag.store.view import StoreView
 from rag.types import PageSpan
@@ -87,29 +94,25 @@ def load_snapshot(store: Store, index_dir: Path, embedder: str, dim: int) -> Sna
         rows = view.chunk_rows()
         metadata = view.doc_metadata()
         sources = view.doc_sources()
-        stamp: dict[str, object] = {
-            "generation": generation,
-            "embedder": embedder,
-            "rows": len(rows.texts),
-        }
+        stamps = _stamps(generation, embedder, dim, len(rows.texts), len(rows.sent_owner))
         rebuilt: list[str] = []
         dense = _load_dense(
-            index_dir / DENSE_FILE, dict(stamp, dim=dim), view, "vector", dim, rebuilt
+            index_dir / DENSE_FILE, stamps[DENSE_FILE], view, "vector", dim, rebuilt
         )
         sentences = _load_dense(
             index_dir / SENTENCE_FILE,
-            dict(stamp, rows=len(rows.sent_owner), dim=dim),
+            stamps[SENTENCE_FILE],
             view,
             "sent_vectors",
             dim,
             rebuilt,
         )
     try:
-        lexical = LexicalIndex.load(index_dir / LEXICAL_FILE, stamp)
+        lexical = LexicalIndex.load(index_dir / LEXICAL_FILE, stamps[LEXICAL_FILE])
     except StaleOrCorrupt as exc:
         log.info("rebuilding lexical index: %s", exc)
         lexical = LexicalIndex.build(rows.texts)
-        lexical.save(index_dir / LEXICAL_FILE, stamp)
+        _save(lexical.save, index_dir / LEXICAL_FILE, stamps[LEXICAL_FILE])
         rebuilt.append(LEXICAL_FILE)
     by_doc: dict[str, list[int]] = {}
     for i, d in enumerate(rows.doc_ids):
@@ -157,6 +160,63 @@ def _load_dense(
         raise IndexError_(
             f"{path.name}: the store holds {len(index)} {column} rows, expected {stamp['rows']}"
         )
-    index.save(path, stamp)
+    _save(index.save, path, stamp)
     rebuilt.append(path.name)
     return index
+
+
+def _stamps(
+    generation: int, embedder: str, dim: int, chunks: int, sentences: int
+) -> dict[str, dict[str, object]]:
+    """What each derived file must be stamped with to be current (what its `load` checks)."""
+    stamp: dict[str, object] = {"generation": generation, "embedder": embedder, "rows": chunks}
+    return {
+        DENSE_FILE: dict(stamp, dim=dim),
+        SENTENCE_FILE: dict(stamp, rows=sentences, dim=dim),
+        LEXICAL_FILE: stamp,
+    }
+
+
+def _save(
+    save: Callable[[Path, dict[str, object]], None], path: Path, stamp: dict[str, object]
+) -> None:
+    """Write a rebuilt derived file. It is a cache: when it cannot be written (`OSError`: a full
+    or read-only disk, no permission) the snapshot is served from memory and the file is rebuilt
+    by a later load; the failure is logged, never raised. With no room, the stale file it
+    replaces (useless to this generation) is removed first and the write tried once more: its
+    space may be what the new one needs."""
+    try:
+        save(path, stamp)
+        return
+    except OSError as exc:
+        error = exc
+    if faults.is_no_room(error) and path.exists():
+        with contextlib.suppress(OSError):
+            path.unlink()
+            try:
+                save(path, stamp)
+                return
+            except OSError as exc:
+                error = exc
+    log.warning(
+        "could not save %s (%s): serving it from memory; it is rebuilt on a later load",
+        path.name,
+        error.strerror or error,
+    )
+
+
+def derived_status(index_dir: Path, view: StoreView, embedder: str, dim: int) -> dict[str, str]:
+    """`file → "current" | "stale" | "missing" | "damaged"` for each derived file, as seen from
+    the store state `view`: current when its header carries the stamp a load requires. Headers
+    only are read (the payload's checksum is not verified), and nothing is written."""
+    chunks, sentences = view.counts()
+    stamps = _stamps(view.generation, embedder, dim, chunks, sentences)
+    out: dict[str, str] = {}
+    for name, stamp in stamps.items():
+        path = index_dir / name
+        current = LexicalIndex.is_current if name == LEXICAL_FILE else DenseIndex.is_current
+        try:
+            out[name] = "current" if current(path, stamp) else "stale"
+        except StaleOrCorrupt:
+            out[name] = "damaged" if path.exists() else "missing"
+    return out

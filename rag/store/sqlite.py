@@ -8,13 +8,28 @@ by the steps of `_MIGRATIONS` (each only adds; nothing stored is rewritten or dr
 added, per document, the near-duplicate signature and the file's size and mtime (the fast path
 that skips unchanged files without reading them); both are NULL for documents stored before, and
 are filled in by the next ingest that needs them.
+
+A brand-new index is one whose file does not exist: it is created complete (schema and all) under
+a temporary name and linked into place, so an existing file is always a whole database, and one
+that is not (empty, another kind of file, truncated) is refused, never taken for a new index.
+
+Storage trouble is reported, not suffered: a write that finds the disk full or read-only rolls
+back and raises `StorageFull` or `ReadOnlyIndex` (`rag.store.faults`). A database that cannot be
+opened for writing (a read-only disk; a disk too full for SQLite's shared-memory file) is opened
+read-only: reads are served, writes are refused until one finds the disk writable again. Opening
+an index that needs no change writes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import functools
 import hashlib
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
@@ -22,15 +37,19 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from rag.errors import EmbedderMismatch, IndexError_, NotFound
-from rag.store.view import StoreView
+from rag.errors import EmbedderMismatch, IndexError_, NotFound, RagError, ReadOnlyIndex, StorageFull
+from rag.store import faults
+from rag.store.view import StoreView, has_wal_frames, sqlite_uri
 from rag.types import Chunk, DocumentInfo
 
+log = logging.getLogger(__name__)
+
 SCHEMA_VERSION = 2
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -77,12 +96,19 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _locked(method: _F) -> _F:
-    """Serialise use of the one SQLite connection across threads (the HTTP threadpool)."""
+    """Serialise use of the one SQLite connection across threads (the HTTP threadpool), and say
+    what a storage failure means (`faults.translate`) instead of SQLite's error."""
 
     @functools.wraps(method)
     def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                mapped = faults.translate(exc, self.path)
+                if mapped is None:
+                    raise
+                raise mapped from exc
 
     return wrapper  # type: ignore[return-value]
 
@@ -118,6 +144,17 @@ class FileState:
 
 
 @dataclass(frozen=True)
+class Stored:
+    """What `put_document` did, decided inside its transaction from what was stored: `added` (no
+    document under the source), `updated` (other content replaced), or `unchanged` (this very
+    content was stored already, e.g. by a concurrent upload: nothing written but the file stat)."""
+
+    doc_id: str
+    status: Literal["added", "updated", "unchanged"]
+    chunks: int
+
+
+@dataclass(frozen=True)
 class Manifest:
     """What the index was built with."""
 
@@ -130,23 +167,121 @@ class Manifest:
 class Store:
     """A SQLite-backed document store. One instance per process; writes are serialised by SQLite."""
 
-    def __init__(self, path: Path) -> None:
-        """Open (creating if needed) the database at `path`."""
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        """Open the database at `path`, creating it when no file is there (unless `readonly`).
+
+        An existing file that is no whole SQLite database is refused (`IndexError_`). When the
+        disk does not let the database be opened for writing, it is opened read-only and writes
+        raise `ReadOnlyIndex` or `StorageFull` until one finds the disk writable again.
+        `readonly=True` (`rag info`) never writes, nor creates SQLite's -wal/-shm files when no
+        other process has them open; a missing index is then `NotFound`.
+        """
         self.path = path
         self._lock = threading.RLock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._readonly = readonly
+        self._refusal: RagError | None = None  # why writes are refused, while they are
+        self._immutable = False  # read straight from the file (see `_connect_read_only`)
+        self._depth = 0  # > 0 inside a transaction (`batch` holds one around several writes)
+        self._pending_bind: tuple[str, int | None] | None = None
         try:
-            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            version = self._open_schema()
-        except sqlite3.DatabaseError as exc:
-            raise IndexError_(f"{path}: not a usable index database ({exc})") from exc
-        if version > SCHEMA_VERSION:
-            raise IndexError_(
-                f"{path}: schema version {version} is newer than this program ({SCHEMA_VERSION})"
+            if not path.exists():
+                if readonly:
+                    raise NotFound(f"no index at {path.parent} (nothing was ingested there)")
+                _create(path)
+            check_database_file(path)
+            if readonly:
+                self._refusal = faults.read_only(path, "opened read-only")
+                self._db = self._connect_read_only(self._refusal)
+            else:
+                self._db = self._connect()
+            try:
+                version = self._open_schema()
+                if version > SCHEMA_VERSION:
+                    raise IndexError_(
+                        f"{path}: schema version {version} is newer than this program "
+                        f"({SCHEMA_VERSION})"
+                    )
+            except BaseException:
+                self._db.close()
+                raise
+        except sqlite3.Error as exc:
+            mapped = faults.translate(exc, path)
+            raise mapped or IndexError_(f"{path}: not a usable index database ({exc})") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        """A connection for reading and writing; read-only (`_refusal` set) when the disk does
+        not allow writing now."""
+        try:
+            return self._connect_writable()
+        except sqlite3.OperationalError as exc:
+            refusal = faults.open_refusal(exc, self.path)
+            if refusal is None:
+                raise
+            log.warning(
+                "the index at %s is served read-only, writes are refused until it can be "
+                "written (%s: %s)",
+                self.path.parent,
+                faults.error_name(exc),
+                exc,
             )
+        db = self._connect_read_only(refusal)
+        self._refusal = refusal
+        return db
+
+    def _connect_writable(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            # A first read maps SQLite's shared memory (the -shm file) now: a disk with no room
+            # for it fails here, at open, not at the first request.
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _connect_read_only(self, refusal: RagError) -> sqlite3.Connection:
+        """A connection that never writes a byte. With no writes pending in a -wal file, the
+        database file alone is the whole index: it is read `immutable` (no -wal/-shm files, no
+        locks, no disk space needed). Otherwise SQLite needs its shared memory to read the -wal;
+        if even that cannot be had, the index cannot be served and `refusal` says why."""
+        self._immutable = not has_wal_frames(self.path)
+        uri = sqlite_uri(self.path, immutable=self._immutable)
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            db.close()
+            if faults.error_name(exc).startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+                raise
+            why = (
+                f"({exc})"
+                if self._immutable
+                else f"writes not yet checkpointed into the database file are in "
+                f"{self.path.name}-wal, which SQLite reads through a shared-memory file it "
+                f"cannot create ({exc})"
+            )
+            raise type(refusal)(f"{refusal}; nor can it be read: {why}") from exc
+        return db
+
+    def _writable(self) -> bool:
+        """Whether the database may be written now. A store that was opened read-only because of
+        the disk tries again to open it for writing (space may have been freed, the disk
+        remounted), and keeps the new connection when that works."""
+        if self._refusal is None:
+            return True
+        if self._readonly:
+            return False
+        try:
+            db = self._connect_writable()
+        except sqlite3.Error:
+            return False
+        self._db.close()
+        self._db, self._refusal, self._immutable = db, None, False
+        log.info("the index at %s can be written again", self.path.parent)
+        return True
 
     def _open_schema(self) -> int:
         """Create the tables of a new index, or migrate an older one; returns the version found.
@@ -158,6 +293,11 @@ class Store:
         version = self._stored_version()
         if version is not None and version >= SCHEMA_VERSION:
             return version
+        if not self._writable():
+            refusal = self._refusal
+            assert refusal is not None
+            what = "initialised" if version is None else f"migrated from schema version {version}"
+            raise type(refusal)(f"{self.path} must be {what}, which writes: {refusal}")
         with self._tx():
             version = self._stored_version()  # another process may have done it meanwhile
             self._db.execute(_SCHEMA.split(";")[0])  # the meta table
@@ -174,11 +314,18 @@ class Store:
             return version
 
     def _stored_version(self) -> int | None:
-        """The schema version recorded in the database; None for a new (empty) database."""
+        """The schema version recorded in the database; None for a database with no tables yet
+        (created, but not initialised: a creation interrupted by an older version of this
+        program). Tables that are not an index's are refused."""
         tables = {
             r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
         if "documents" not in tables:
+            if tables - {"meta"}:
+                raise IndexError_(
+                    f"{self.path} is an SQLite database but no index (it holds the tables "
+                    f"{', '.join(sorted(tables))}); point RAG_INDEX_DIR at another directory"
+                )
             return None
         stored = self._meta("schema_version") if "meta" in tables else None
         return int(stored) if stored is not None else 1  # version 1 wrote it on creation
@@ -196,6 +343,12 @@ class Store:
     def _set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    @property
+    def writable(self) -> bool:
+        """False while writes are refused (read-only disk, no room to open it for writing, or
+        opened read-only on purpose)."""
+        return self._refusal is None
+
     @_locked
     def manifest(self) -> Manifest:
         """The embedder, dimension, schema version and write generation recorded in the store."""
@@ -208,7 +361,13 @@ class Store:
 
     @_locked
     def generation(self) -> int:
-        """The write counter; bumped by every committed ingest or delete."""
+        """The write counter; bumped by every committed ingest or delete.
+
+        A store serving read-only because of the disk tries to become writable first: once it
+        is, it reads what other processes wrote (an `immutable` read would not see it).
+        """
+        if self._refusal is not None:
+            self._writable()
         return int(self._meta("generation") or 0)
 
     @_locked
@@ -230,12 +389,27 @@ class Store:
 
     @_locked
     def bind_embedder(self, name: str, dim: int | None = None) -> None:
-        """Record `name` (and `dim`) as this index's embedder, after `check_embedder`."""
+        """Record `name` (and `dim`) as this index's embedder, after `check_embedder`.
+
+        Nothing is written when both are recorded already, so an index on a full or read-only
+        disk still opens. When they must be recorded but the index cannot be written now, the
+        next write that can records them first, in its own transaction: no chunk is ever stored
+        without its embedder on record.
+        """
         self.check_embedder(name, dim)
-        with self._tx():
-            self._set_meta("embedder", name)
-            if dim is not None:
-                self._set_meta("dim", str(dim))
+        if self._meta("embedder") == name and (dim is None or self._meta("dim") == str(dim)):
+            return
+        try:
+            with self._tx():
+                self._record_embedder(name, dim)
+        except (StorageFull, ReadOnlyIndex) as exc:
+            log.warning("the embedder is recorded with the next write: %s", exc)
+            self._pending_bind = (name, dim)
+
+    def _record_embedder(self, name: str, dim: int | None) -> None:
+        self._set_meta("embedder", name)
+        if dim is not None:
+            self._set_meta("dim", str(dim))
 
     # --- reads ----------------------------------------------------------------------------
     @_locked
@@ -354,20 +528,51 @@ class Store:
 
     def read_view(self) -> StoreView:
         """A consistent read of the whole store on a connection of its own (see `StoreView`)."""
-        return StoreView(self.path)
+        return StoreView(self.path, immutable=self._immutable)
 
     # --- writes ---------------------------------------------------------------------------
     @contextmanager
     def _tx(self) -> Iterator[None]:
-        """One IMMEDIATE transaction: all of it commits, or none of it."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        """One IMMEDIATE transaction: all of it commits, or none of it. Inside `batch`, part of
+        the batch's transaction.
+
+        Refused at once (`ReadOnlyIndex`, `StorageFull`) while the index cannot be written. A
+        failure anywhere, the COMMIT included (a full disk shows there), rolls back: the
+        connection is never left inside a failed transaction, and nothing of it is stored.
+        """
+        if self._depth:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
+            return
+        if not self._writable():
+            refusal = self._refusal
+            assert refusal is not None
+            raise type(refusal)(str(refusal))
+        self._depth += 1
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            if self._pending_bind is not None:
+                self._record_embedder(*self._pending_bind)
+            yield
             self._db.execute("COMMIT")
+        except BaseException as exc:
+            if self._db.in_transaction:  # SQLite rolls some failures back itself (SQLITE_FULL)
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            mapped = faults.translate(exc, self.path) if isinstance(exc, sqlite3.Error) else None
+            if mapped is not None:
+                raise mapped from exc
+            raise
+        finally:
+            self._depth -= 1
+        self._pending_bind = None
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction around several writes (`put_document`, …): all of them commit, or
+        none does. A multi-document upload is one write: a disk that fills up half-way through
+        it leaves nothing of it behind."""
+        with self._lock, self._tx():
+            yield
 
     def _bump(self) -> None:
         self._set_meta("generation", str(self.generation() + 1))
@@ -386,16 +591,31 @@ class Store:
         vectors: Sequence[ChunkVectors],
         fingerprint: bytes | None = None,
         file_stat: tuple[int, int] | None = None,
-    ) -> str:
+    ) -> Stored:
         """Insert or replace the document stored under `source` with its chunks, atomically.
 
         `fingerprint` is its near-duplicate signature; `file_stat` the `(size, mtime_ns)` of the
-        file it was read from, when that may be trusted to tell a later change.
+        file it was read from, when that may be trusted to tell a later change. Whether this adds,
+        updates or changes nothing is decided here, under the write lock, from what is stored at
+        commit time (concurrent uploads of one source: one adds, the others update).
         """
         if len(chunks) != len(vectors):
             raise ValueError("one set of vectors per chunk")
         doc_id = doc_id_for(source)
         with self._tx():
+            row = self._db.execute(
+                "SELECT content_hash FROM documents WHERE doc_id=?", (doc_id,)
+            ).fetchone()
+            if row is not None and row[0] == content_hash:
+                if file_stat is not None:
+                    self._db.execute(
+                        "UPDATE documents SET file_size=?, file_mtime_ns=? WHERE doc_id=?",
+                        (*file_stat, doc_id),
+                    )
+                (stored,) = self._db.execute(
+                    "SELECT COUNT(*) FROM chunks WHERE doc_id=?", (doc_id,)
+                ).fetchone()
+                return Stored(doc_id, "unchanged", int(stored))
             self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
             self._db.execute(
                 "INSERT INTO documents(doc_id, source, title, text, content_hash, encoding, metadata, "
@@ -432,7 +652,7 @@ class Store:
                 ],
             )
             self._bump()
-        return doc_id
+        return Stored(doc_id, "added" if row is None else "updated", len(chunks))
 
     @_locked
     def delete_document(self, doc_id: str) -> None:
@@ -475,3 +695,93 @@ def _info(r: Sequence[Any]) -> DocumentInfo:
         metadata=json.loads(r[6]),
         updated_at=float(r[7]),
     )
+
+
+def check_database_file(path: Path) -> None:
+    """Refuse (`IndexError_`) a file at `path` that is not a whole SQLite database: empty, of
+    another kind, or shorter than its header says (truncated). Reads 100 bytes."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(100)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError as exc:
+        raise IndexError_(f"{path} cannot be read ({exc.strerror or exc})") from exc
+    if size == 0:
+        raise IndexError_(
+            f"{path} is empty (0 bytes), so it holds no index: it was truncated or never "
+            "written. Restore it from a backup, or remove it (with its -wal and -shm files) to "
+            "start a new, empty index"
+        )
+    page_size = int.from_bytes(head[16:18], "big") if len(head) == 100 else 0
+    page_size = 65536 if page_size == 1 else page_size
+    if not head.startswith(SQLITE_MAGIC) or page_size < 512 or page_size & (page_size - 1):
+        raise IndexError_(
+            f"{path} is not an SQLite database (its header is damaged, or it is another kind of "
+            "file); restore it from a backup, or index the documents again into a new "
+            "RAG_INDEX_DIR"
+        )
+    pages = int.from_bytes(head[28:32], "big")
+    # The page count in the header is valid when the change counter equals "version valid for"
+    # (SQLite's file format, section 1.3.7). Pages may also be waiting in the -wal: a database
+    # with writes pending there can be shorter than its header says until the checkpoint.
+    if head[24:28] == head[92:96] and size < pages * page_size and not has_wal_frames(path):
+        raise IndexError_(
+            f"{path} is truncated: {size} bytes, where its header says {pages * page_size}; "
+            "restore it from a backup, or index the documents again into a new RAG_INDEX_DIR"
+        )
+
+
+def _create(path: Path) -> None:
+    """Create a new, empty index at `path`: built complete under a temporary name, then linked
+    into place, so that `path` never names a half-made database (and an existing empty file
+    is a damaged one). Another process creating it at the same time wins or loses the link
+    whole; the loser opens the winner's. The temporary file is removed on every path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as claim:
+            # Held while the file is made: `rag.index.persist.sweep_temp_files` leaves alone a
+            # temporary file that somebody holds locked.
+            fcntl.flock(claim.fileno(), fcntl.LOCK_EX)
+            db = sqlite3.connect(str(tmp), isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("BEGIN IMMEDIATE")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(
+                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+                db.execute("COMMIT")
+            finally:
+                db.close()  # the last connection checkpoints: the file alone is the database
+            os.fsync(claim.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                if faults.is_no_room(exc) or exc.errno == errno.EROFS:
+                    raise
+                os.replace(tmp, path)  # no hard links on this file system (EPERM, ENOTSUP…)
+            with contextlib.suppress(OSError):
+                fd = os.open(path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+    except OSError as exc:
+        if faults.is_no_room(exc):
+            raise faults.no_room(path, f"cannot create the index: {exc.strerror}") from exc
+        if faults.is_read_only(exc):
+            raise faults.read_only(path, f"cannot create the index: {exc.strerror}") from exc
+        raise
+    except sqlite3.Error as exc:
+        mapped = faults.translate(exc, path)
+        raise mapped or IndexError_(f"{path}: cannot create the index ({exc})") from exc
+    finally:
+        for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-wal", "-shm", "-journal"))):
+            with contextlib.suppress(OSError):
+                leftover.unlink()

@@ -280,7 +280,11 @@ def test_info_json(ingested: Path) -> None:
     assert info["chunks"] == state["chunks"]
     assert info["generation"] == int(state["generation"])
     assert info["embedder"] == "use-multilingual" and info["dim"] == 512
-    assert isinstance(info["rebuilt_on_load"], list)
+    assert info["derived_files"] == {
+        "dense.idx": "current",
+        "lexical.idx": "current",
+        "sentences.idx": "current",
+    }
     assert sorted(d["source"] for d in info["documents_list"]) == sorted(
         ["suzhou.txt", "demo.txt", *NEW_DOCS]
     )
