@@ -208,11 +208,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the HTTP service with uvicorn."""
+    """Run the HTTP service with uvicorn (timeouts and connection cap from the settings)."""
     import uvicorn
     from threadpoolctl import threadpool_limits
 
     from api.app import create_app
+    from api.server import server_config
 
     settings = _settings(args)
     # Requests run concurrently on both cores already; a second BLAS thread per small matrix
@@ -221,14 +222,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # uvicorn's access log would print query strings (a key sent in a URL); ours prints the route only.
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        access_log=False,
-    )
+    server = uvicorn.Server(server_config(create_app(settings), settings))
+    server.run()
+    if not server.started:  # the port is taken, the index failed to load…: uvicorn logged why
+        raise RagError(f"the server did not start on {settings.host}:{settings.port}")
     return 0
 
 
