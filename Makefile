@@ -3,8 +3,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-HOST   ?= 127.0.0.1
-PORT   ?= 8000
+# `make serve` listens where RAG_HOST / RAG_PORT say (the settings `rag serve` reads), else on
+# 127.0.0.1:8000; `make serve HOST=… PORT=…` wins over both.
+HOST   ?= $(or $(RAG_HOST),127.0.0.1)
+PORT   ?= $(or $(RAG_PORT),8000)
 # torch's CPU build first: a plain `torch` requirement could pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 

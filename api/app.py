@@ -8,15 +8,34 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp
 
 from api import errors
 from api.auth import KeyRing
 from api.metrics import Metrics
-from api.middleware import BodyLimit, Observe
+from api.middleware import (
+    Authenticate,
+    BodyDeadline,
+    BodyLimit,
+    CatchAll,
+    Observe,
+    RateLimit,
+)
 from api.routes import chat, documents, health, metrics, query
 from rag import __version__
 from rag.config import Settings
 from rag.engine import Engine
+
+# Health checks: open without a key (like the docs) and never rate-limited.
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+class App(FastAPI):
+    """FastAPI with `CatchAll` outside Starlette's own error middleware (which re-raises)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The usual stack, wrapped so that an exception never reaches the server."""
+        return CatchAll(super().build_middleware_stack())
 
 
 def create_app(
@@ -38,7 +57,7 @@ def create_app(
                 app.state.engine.close()
             app.state.engine = None
 
-    app = FastAPI(
+    app = App(
         title="rag-zh",
         version=__version__,
         lifespan=lifespan,
@@ -49,11 +68,29 @@ def create_app(
     app.state.keys = KeyRing(settings)
     app.state.metrics = Metrics()
     errors.install(app)
-    for module in (health, metrics, query, documents, chat):
+    modules = (health, metrics, query, documents, chat)
+    for module in modules:
         app.include_router(module.router)
-    # Added innermost first: CORS wraps everything (errors carry its headers too), then metrics.
+    docs = {app.docs_url, app.redoc_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url}
+    # Added innermost first: CORS wraps everything (errors carry its headers too), then metrics,
+    # then the key check (before any body is read), rate limits (per valid key), body limits.
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
-    app.add_middleware(Observe, metrics=app.state.metrics)
+    app.add_middleware(BodyDeadline, timeout=settings.body_timeout, min_rate=settings.body_min_rate)
+    app.add_middleware(
+        RateLimit,
+        rate=settings.rate_limit,
+        burst=settings.rate_burst,
+        keys=app.state.keys,
+        exempt=HEALTH_PATHS | {"/metrics"},
+    )
+    app.add_middleware(
+        Authenticate,
+        keys=app.state.keys,
+        open_paths=HEALTH_PATHS | {p for p in docs if p},
+    )
+    app.add_middleware(
+        Observe, metrics=app.state.metrics, routes=[r for m in modules for r in m.router.routes]
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,22 +1,25 @@
 """API keys: Bearer tokens, kept only as SHA-256 digests and compared in constant time.
 
-`RAG_API_KEYS` guards every route except health checks; `RAG_ADMIN_KEYS`, when set, is required
-for writes (an API key alone can then only read). Keys in the query string are refused outright
-(they end up in logs and browser histories); keys are never logged.
+`RAG_API_KEYS` guards every route except health checks and the docs; `RAG_ADMIN_KEYS`, when set,
+is required for writes (an API key alone can then only read). Keys in the query string are refused
+outright (they end up in logs and browser histories); keys are never logged. The check runs in a
+pure ASGI middleware (`api.middleware.Authenticate`) from the method and path alone, before any
+body is read, so a missing key is a 401 whatever the body holds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Annotated
+from collections.abc import Iterable
 
-from fastapi import Depends, Request
+from starlette.datastructures import Headers
 
 from rag.config import Settings
 from rag.errors import RagError
 
 _QUERY_KEY_NAMES = {"api_key", "apikey", "key", "token", "access_token"}
+_DOCUMENTS = "/v1/documents"
 
 
 class Unauthorized(RagError):
@@ -40,6 +43,20 @@ def digests(keys: str | None) -> tuple[bytes, ...]:
     return tuple(_digest(k.strip()) for k in (keys or "").split(",") if k.strip())
 
 
+def bearer_digest(headers: Headers) -> bytes | None:
+    """Digest of the `Authorization: Bearer <key>` token, or None when there is none."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return _digest(token.strip())
+
+
+def is_write(method: str, path: str) -> bool:
+    """Uploads and deletes: POST or DELETE on `/v1/documents` or below it."""
+    on_documents = path == _DOCUMENTS or path.startswith(_DOCUMENTS + "/")
+    return on_documents and method in ("POST", "DELETE")
+
+
 class KeyRing:
     """The configured keys, as digests only."""
 
@@ -47,6 +64,11 @@ class KeyRing:
         """Hash the keys from `settings`; the plain keys are not kept."""
         self.read = digests(settings.api_keys)
         self.admin = digests(settings.admin_keys)
+
+    @property
+    def configured(self) -> bool:
+        """Whether any key is configured (otherwise every route is open)."""
+        return bool(self.read or self.admin)
 
     @staticmethod
     def _matches(presented: bytes, ring: tuple[bytes, ...]) -> bool:
@@ -56,35 +78,20 @@ class KeyRing:
             found |= hmac.compare_digest(presented, d)
         return found
 
-    def check(self, request: Request, write: bool) -> None:
+    def check(self, headers: Headers, query_names: Iterable[str], write: bool) -> None:
         """Raise `Unauthorized`/`Forbidden` unless the request may read (or write)."""
-        if _QUERY_KEY_NAMES & {k.lower() for k in request.query_params}:
+        if _QUERY_KEY_NAMES & {k.lower() for k in query_names}:
             raise Unauthorized(
                 "API keys are accepted only in the Authorization header, not the URL"
             )
         needed = self.admin if (write and self.admin) else self.read + self.admin
         if not needed:
             return  # no keys configured for this kind of route: open
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        presented = bearer_digest(headers)
+        if presented is None:
             raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-        presented = _digest(token.strip())
         if self._matches(presented, needed):
             return
         if write and self._matches(presented, self.read):
             raise Forbidden("this key may read but not write; writes need an admin key")
         raise Unauthorized("invalid API key")
-
-
-def _ring(request: Request) -> KeyRing:
-    return request.app.state.keys
-
-
-def require_read(request: Request, ring: Annotated[KeyRing, Depends(_ring)]) -> None:
-    """Dependency for read routes."""
-    ring.check(request, write=False)
-
-
-def require_write(request: Request, ring: Annotated[KeyRing, Depends(_ring)]) -> None:
-    """Dependency for write routes."""
-    ring.check(request, write=True)

@@ -1,4 +1,9 @@
-"""Pydantic models of the HTTP contract (the only pydantic models besides Settings)."""
+"""Pydantic models of the HTTP contract (the only pydantic models besides Settings).
+
+Request models validate strictly: `"5"` or `true` is no `top_k`, `1` is no `stream`. The bounds
+that settings decide (top_k up to RAG_MAX_TOP_K, queries up to RAG_MAX_QUERY_CHARS, the default
+top_k RAG_TOP_K) are checked by the engine, so that changing a setting changes the limit.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,20 @@ class Strict(BaseModel):
     """Unknown fields are an error."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class StrictIn(BaseModel):
+    """A request body: unknown fields are an error, and no value is coerced to another type."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# The OpenAPI schema states the bounds the engine checks against the settings.
+TOP_K_DOC = (
+    "Passages to return: at least 1, at most RAG_MAX_TOP_K (50 by default); "
+    "RAG_TOP_K (5 by default) when absent"
+)
+QUERY_DOC = "At most RAG_MAX_QUERY_CHARS characters (2000 by default)"
 
 
 class ErrorInfo(Strict):
@@ -31,9 +50,11 @@ _ERROR_MEANING = {
     401: "Missing or invalid API key (or a key sent in the URL)",
     403: "The key may read but not write",
     404: "No such document",
+    408: "The request body did not arrive in time (RAG_BODY_TIMEOUT)",
     413: "The request body or an uploaded file is over its size limit",
     415: "Unsupported content type or file type",
     422: "The request is invalid (parameters, body or document content)",
+    429: "Over the rate limit (RAG_RATE_LIMIT); the Retry-After header says when to retry",
     503: "The index is still loading, or is read-only (a write is refused; searches go on)",
     507: "No space left to store the write (nothing of it was applied; free space and retry)",
 }
@@ -49,7 +70,7 @@ MetaValue = Annotated[str, StringConstraints(max_length=1000)] | int | float | b
 IsoDate = Annotated[str, StringConstraints(max_length=32)]  # checked by the engine (clear 422)
 
 
-class SearchFilter(Strict):
+class SearchFilter(StrictIn):
     """Restrict results to some documents. `sources` and `doc_ids` name documents (either list
     may name one); `metadata` and the date range then keep only the documents that match."""
 
@@ -70,11 +91,11 @@ class SearchFilter(Strict):
     )
 
 
-class SearchRequest(Strict):
+class SearchRequest(StrictIn):
     """`POST /v1/search` body."""
 
-    query: str = Field(..., min_length=1, max_length=2000)
-    top_k: int = Field(5, ge=1, le=50)
+    query: str = Field(..., min_length=1, description=QUERY_DOC)
+    top_k: int | None = Field(None, ge=1, description=TOP_K_DOC)
     filter: SearchFilter | None = None
 
 
@@ -127,11 +148,11 @@ class AskWarning(Strict):
     message: str
 
 
-class AskRequest(Strict):
+class AskRequest(StrictIn):
     """`POST /v1/ask` body."""
 
-    question: str = Field(..., min_length=1, max_length=2000)
-    top_k: int = Field(5, ge=1, le=50)
+    question: str = Field(..., min_length=1, description=QUERY_DOC)
+    top_k: int | None = Field(None, ge=1, description=TOP_K_DOC)
     mode: str = Field("auto", pattern="^(auto|extractive|llm)$")
     stream: bool = False
     filter: SearchFilter | None = None
@@ -169,7 +190,8 @@ class AskResponse(Strict):
     )
     unsupported_sentences: list[str] = Field(
         default_factory=list,
-        description="LLM sentences the cited passages do not support (flagged)",
+        description="LLM sentences that cite nothing or that their cited passages do not support: "
+        "removed from the answer (kept, only listed, with RAG_DROP_UNSUPPORTED=false)",
     )
 
 
@@ -181,7 +203,7 @@ class Health(Strict):
     chunks: int | None = None
 
 
-class DocumentIn(Strict):
+class DocumentIn(StrictIn):
     """`POST /v1/documents` JSON body: text sent directly instead of a file."""
 
     source: str = Field(
@@ -244,7 +266,7 @@ class Deleted(Strict):
 class ContentPart(BaseModel):
     """A part of a multi-part message; only text parts are read."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     type: str
     text: str | None = None
 
@@ -252,7 +274,7 @@ class ContentPart(BaseModel):
 class ChatMessage(BaseModel):
     """One chat message (OpenAI format; unknown fields such as `name` are tolerated)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     role: str = Field(..., max_length=32)
     content: str | list[ContentPart] | None = None
 
@@ -267,11 +289,11 @@ class ChatRequest(BaseModel):
     """`POST /v1/chat/completions` (OpenAI format). Sampling fields are accepted and ignored by the
     extractive answerer; `top_k` is this service's own extension."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     model: str = Field("rag-zh", max_length=256)
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=256)
     stream: bool = False
-    top_k: int = Field(5, ge=1, le=50)
+    top_k: int | None = Field(None, ge=1, description=TOP_K_DOC)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     n: int | None = Field(None, ge=1, le=1)

@@ -10,10 +10,26 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 T = TypeVar("T")
 
+# Every character `str.splitlines` breaks a line at, besides \r and \n. SSE itself ends lines only
+# at CR/LF, but clients that split a stream with splitlines (httpx's `iter_lines()`, many Python
+# readers) would see a document's U+2028 as the end of a `data:` line: broken JSON, and text after
+# it such as "data: [DONE]" taken for an event. json.dumps escapes the C0 ones already; the rest it
+# leaves raw with ensure_ascii=False, so they are written as JSON escapes, which decode to the same
+# string.
+_LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_ESCAPES = str.maketrans({c: f"\\u{ord(c):04x}" for c in _LINE_BREAKS})
+_ANY_BREAK = frozenset("\r\n" + _LINE_BREAKS)
+
 
 def sse(data: Any, event: str | None = None) -> bytes:
-    """One SSE message; `data` is JSON-encoded unless it is already a string."""
-    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    """One SSE message. `data` is JSON-encoded (no line break of any kind survives raw) unless it
+    is already a string, which is sent as is and must be one line (e.g. `[DONE]`)."""
+    if isinstance(data, str):
+        if _ANY_BREAK.intersection(data):
+            raise ValueError("a string SSE payload must be a single line")
+        payload = data
+    else:
+        payload = json.dumps(data, ensure_ascii=False).translate(_ESCAPES)
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {payload}\n\n".encode()
 

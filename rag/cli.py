@@ -211,11 +211,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the HTTP service with uvicorn."""
+    """Run the HTTP service with uvicorn (timeouts and connection cap from the settings)."""
     import uvicorn
     from threadpoolctl import threadpool_limits
 
     from api.app import create_app
+    from api.server import server_config
     from rag.engine import open_engine
 
     settings = _settings(args)
@@ -229,14 +230,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # then one `error:` line and exit 1, where uvicorn would print a traceback and exit 3. The
     # app closes it on shutdown (uvicorn re-raises SIGTERM afterwards: no code runs after it).
     engine = open_engine(settings)
-    # uvicorn's access log would print query strings (a key sent in a URL); ours prints the route only.
-    uvicorn.run(
-        create_app(settings, engine=engine, owns_engine=True),
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        access_log=False,
+    server = uvicorn.Server(
+        server_config(create_app(settings, engine=engine, owns_engine=True), settings)
     )
+    server.run()
+    if not server.started:  # the port is taken…: uvicorn logged why
+        raise RagError(f"the server did not start on {settings.host}:{settings.port}")
     return 0
 
 

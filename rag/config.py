@@ -37,12 +37,14 @@ class Settings(BaseSettings):
     )
 
     # Retrieval
-    top_k: int = Field(5, ge=1)
-    max_top_k: int = Field(50, ge=1)
+    top_k: int = Field(5, ge=1, description="Passages returned when a request names no top_k.")
+    max_top_k: int = Field(50, ge=1, description="Largest top_k a request may ask for (422 above).")
     candidates: int = Field(
         50, ge=1, description="Candidates drawn from each retriever before fusion."
     )
-    max_query_chars: int = Field(2000, ge=1)
+    max_query_chars: int = Field(
+        2000, ge=1, description="Longest query or question, in characters (422 above)."
+    )
     rerank: bool = Field(
         True, description="Rerank the fused top 20 with the fitted feature reranker."
     )
@@ -63,7 +65,9 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(512, ge=1)
     llm_temperature: float = Field(0.1, ge=0.0, le=2.0)
     drop_unsupported: bool = Field(
-        False, description="Drop LLM sentences the cited passages do not support."
+        True,
+        description="Remove LLM sentences that cite nothing or that their cited passages do not "
+        "support (false: keep them, only listed in unsupported_sentences).",
     )
 
     # HTTP
@@ -81,8 +85,46 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         25 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
     )
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    host: str = Field("127.0.0.1", description="Address `rag serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `rag serve` listens on.")
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a connection has to send a complete request head (request line and "
+        "headers), counted from when it opens or its previous response ends; then it is closed. "
+        "Bounds idle and slowloris connections.",
+    )
+    body_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds to receive a whole request body (408 and the connection closed "
+        "after), plus one second per body_min_rate bytes received.",
+    )
+    body_min_rate: int = Field(
+        64 * 1024,
+        ge=1,
+        description="Bytes per second an upload is allowed on top of body_timeout, so that a "
+        "large body over a slow link still arrives while a trickling one does not.",
+    )
+    keep_alive_timeout: int = Field(
+        5, ge=1, description="Seconds an idle keep-alive connection stays open."
+    )
+    max_connections: int = Field(
+        256,
+        ge=1,
+        description="Open connections served at once; a request on a connection beyond them "
+        "gets 503 and the connection is closed.",
+    )
+    rate_limit: float = Field(
+        0.0,
+        ge=0,
+        description="Requests per second allowed per API key (per client IP when no keys are "
+        "configured), with bursts of rate_burst; over it: 429 with Retry-After. 0: off. "
+        "Health checks and /metrics are exempt.",
+    )
+    rate_burst: int = Field(
+        20, ge=1, description="Requests a client may send at once before rate_limit applies."
+    )
 
     @property
     def db_path(self) -> Path:

@@ -451,12 +451,22 @@ class Engine:
 
     # --- reads ------------------------------------------------------------------------------
     def _check_query(self, text: str, top_k: int | None) -> int:
+        """The one check of every query and question (search, ask, chat, CLI): `InputError` for
+        text the retrievers cannot take; returns the effective top_k (RAG_TOP_K when None)."""
         if not text or not text.strip():
             raise InputError("the query is empty")
         if len(text) > self.settings.max_query_chars:
             raise InputError(
                 f"the query is {len(text)} characters; the limit is {self.settings.max_query_chars}"
             )
+        if "\x00" in text:
+            raise InputError("the query contains a NUL character")
+        try:  # a lone surrogate (JSON "\ud800") is no text: the embedder's tokenizer raises on it
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError(
+                f"the query is not valid Unicode: lone surrogate at character {exc.start}"
+            ) from None
         k = self.settings.top_k if top_k is None else top_k
         if not 1 <= k <= self.settings.max_top_k:
             raise InputError(f"top_k must be between 1 and {self.settings.max_top_k}, not {k}")

@@ -13,11 +13,10 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import require_read
 from api.deps import EngineDep, MetricsDep, SettingsDep
 from api.metrics import Metrics
 from api.schemas import (
@@ -36,12 +35,7 @@ from rag.answer.stream import AnswerEvent, DeltaEvent, FinalEvent
 from rag.errors import InputError
 from rag.types import Answer
 
-router = APIRouter(
-    prefix="/v1",
-    tags=["openai"],
-    dependencies=[Depends(require_read)],
-    responses=error_responses(401),
-)
+router = APIRouter(prefix="/v1", tags=["openai"], responses=error_responses(401, 429))
 
 MODEL_ID = "rag-zh"
 _STARTED = int(time.time())
@@ -84,7 +78,7 @@ async def models(settings: SettingsDep) -> ModelList:
     response_model=ChatResponse,
     responses={
         200: {"content": {"text/event-stream": {}}},
-        **error_responses(400, 413, 422, 503),
+        **error_responses(400, 408, 413, 422, 503),
     },
     description="OpenAI chat completions over the collection. With `stream: true`: "
     "`chat.completion.chunk` events, the last one carrying `finish_reason: stop` and `citations`, "

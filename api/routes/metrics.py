@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.auth import require_read
 from api.deps import MetricsDep
 from api.schemas import error_responses
 
-router = APIRouter(
-    tags=["health"], dependencies=[Depends(require_read)], responses=error_responses(401)
-)
+router = APIRouter(tags=["health"], responses=error_responses(401))
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})

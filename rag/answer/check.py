@@ -8,7 +8,8 @@ For each sentence of the reply (markers moved behind its final punctuation):
   answer sentence (character-bigram containment, and embedding cosine for answers in another
   language); its offsets and exact text become the citation's quote;
 - support is measured (0..1); a sentence below `SUPPORT_MIN`, whose numbers do not occur in the
-  cited passages, or that cites nothing, is flagged unsupported (and dropped when asked).
+  cited passages, or that cites nothing, is unsupported: dropped (RAG_DROP_UNSUPPORTED, the
+  default; it then takes no marker number either) or only flagged.
 
 `CitationChecker` works incrementally (`feed` deltas, get finished sentences back), so a streamed
 answer is checked and renumbered sentence by sentence and its deltas equal the final text.
@@ -43,7 +44,7 @@ class CheckedSentence:
     """One answer sentence after checking."""
 
     text: str  # without markers
-    markers: tuple[int, ...]  # renumbered
+    markers: tuple[int, ...]  # renumbered (a dropped sentence's: the prompt's, never shown)
     support: float
     supported: bool
     quotes: tuple[Citation, ...]
@@ -148,30 +149,35 @@ class CitationChecker:
                     valid.append(n)
             else:
                 self.dropped += 1
-        quotes: list[Citation] = []
+        spans: list[tuple[int, int, int]] = []  # (prompt marker, start, end) in its passage
         support = 0.0
         for n in valid:
-            new = self._order.setdefault(n, len(self._order) + 1)
             start, end, score = self._best_span(body, n - 1)
-            p = self.passages[n - 1]
-            quotes.append(
-                Citation(
-                    marker=new,
-                    chunk_id=p.chunk_id,
-                    source=p.source,
-                    start=p.start + start,
-                    end=p.start + end,
-                    quote=p.text[start:end],
-                    page=page_at(p.page_spans, p.start + start),
-                )
-            )
+            spans.append((n, start, end))
             support = max(support, score)
         cited_text = fold("".join(self.passages[n - 1].text for n in valid))
         numbers_ok = all(num in cited_text for num in _NUMBER.findall(fold(body)))
         supported = bool(valid) and support >= SUPPORT_MIN and numbers_ok
-        sentence = CheckedSentence(
-            body, tuple(q.marker for q in quotes), round(support, 3), supported, tuple(quotes)
-        )
+        quotes: list[Citation] = []
+        if supported or not self.drop_unsupported:
+            # Only a sentence that is shown takes marker numbers: the answer's markers run 1, 2, …
+            for n, start, end in spans:
+                p = self.passages[n - 1]
+                quotes.append(
+                    Citation(
+                        marker=self._order.setdefault(n, len(self._order) + 1),
+                        chunk_id=p.chunk_id,
+                        source=p.source,
+                        start=p.start + start,
+                        end=p.start + end,
+                        quote=p.text[start:end],
+                        page=page_at(p.page_spans, p.start + start),
+                    )
+                )
+            numbers = tuple(q.marker for q in quotes)
+        else:  # dropped: never shown; the prompt's numbers say that it did cite something
+            numbers = tuple(valid)
+        sentence = CheckedSentence(body, numbers, round(support, 3), supported, tuple(quotes))
         self.sentences.append(sentence)
         if not supported and self.drop_unsupported:
             return ""

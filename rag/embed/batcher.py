@@ -5,7 +5,8 @@ model's lock serialises the whole service, while one forward pass over 16 querie
 third per query of 16 separate ones. `QueryBatcher.embed_query` hands the text to one worker thread
 that drains whatever is waiting (up to `max_batch`) and encodes it together. A lone query is
 encoded at once: single-client latency does not change. Results equal per-query encoding (the
-model pads each text independently; measured max difference 1e-7).
+model pads each text independently; measured max difference 1e-7). A batch that fails is encoded
+again query by query, so an exception reaches only the caller whose text caused it.
 """
 
 from __future__ import annotations
@@ -58,14 +59,22 @@ class QueryBatcher:
                     self._queue.put(_STOP)  # finish this batch, then stop
                     break
                 batch.append(nxt)
-            pairs: list[tuple[str, Future[np.ndarray]]] = batch  # type: ignore[assignment]
-            try:
-                vectors = self.embedder.embed(
-                    [t for t, _ in pairs], "query", batch_size=self.max_batch
-                )
-            except Exception as exc:  # hand the failure to every waiting caller
-                for _, f in pairs:
-                    f.set_exception(exc)
-                continue
-            for (_, f), v in zip(pairs, vectors, strict=True):
-                f.set_result(v)
+            self._encode(batch)  # type: ignore[arg-type]
+
+    def _encode(self, pairs: list[tuple[str, Future[np.ndarray]]]) -> None:
+        """Encode `pairs` together and resolve their futures. If the batch fails, each query is
+        encoded again alone, so only the one that caused the failure gets the exception: one bad
+        text must not fail the other clients' queries that happened to share its batch."""
+        try:
+            vectors = self.embedder.embed([t for t, _ in pairs], "query", batch_size=self.max_batch)
+            if len(vectors) != len(pairs):
+                raise RuntimeError(f"the embedder returned {len(vectors)} vectors for {len(pairs)}")
+        except Exception as exc:
+            if len(pairs) > 1:
+                for pair in pairs:
+                    self._encode([pair])
+            else:
+                pairs[0][1].set_exception(exc)
+            return
+        for (_, f), v in zip(pairs, vectors, strict=True):
+            f.set_result(v)

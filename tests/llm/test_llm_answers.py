@@ -93,7 +93,8 @@ def test_invented_markers_are_dropped(
 def test_markers_are_renumbered_in_order_of_first_use(
     index_dir: Path, use_embedder: Embedder, llm_peer: Peer
 ) -> None:
-    eng = make_engine(index_dir, use_embedder, llm_peer)
+    # kept even where unsupported, so that both sentences are renumbered
+    eng = make_engine(index_dir, use_embedder, llm_peer, drop_unsupported=False)
     original = eng.search(Q, 5).passages
     llm_peer.script(Reply("碳谷2023年的税收达到43.58亿元。[3] 碳谷产值300亿元。[1]"))
     a = eng.ask(Q)
@@ -107,16 +108,41 @@ def test_markers_are_renumbered_in_order_of_first_use(
         assert p.text[c.start - p.start : c.end - p.start] == c.quote
 
 
-def test_unsupported_sentences_are_flagged_or_dropped(
+def test_unsupported_sentences_are_removed_by_default_or_flagged(
     index_dir: Path, use_embedder: Embedder, llm_peer: Peer
 ) -> None:
     text = GOOD + "月球上已经建成了300座工业园区[1]。"
     llm_peer.script(Reply(text), Reply(text))
-    flagged = make_engine(index_dir, use_embedder, llm_peer).ask(Q)
-    assert flagged.mode == "llm" and len(flagged.unsupported_sentences) == 1
+    removed = make_engine(index_dir, use_embedder, llm_peer).ask(Q)  # RAG_DROP_UNSUPPORTED default
+    assert removed.mode == "llm" and len(removed.unsupported_sentences) == 1
+    assert "月球" in removed.unsupported_sentences[0]
+    assert "月球" not in removed.answer and "43.58" in removed.answer
+    assert [w.code for w in removed.warnings] == ["unsupported_sentences"]
+    assert "removed" in removed.warnings[0].message
+    flagged = make_engine(index_dir, use_embedder, llm_peer, drop_unsupported=False).ask(Q)
     assert "月球" in flagged.unsupported_sentences[0] and "月球" in flagged.answer
-    dropped = make_engine(index_dir, use_embedder, llm_peer, drop_unsupported=True).ask(Q)
-    assert "月球" not in dropped.answer and "43.58" in dropped.answer
+    assert "flagged" in flagged.warnings[0].message
+
+
+def test_by_default_only_cited_supported_sentences_are_shown(
+    index_dir: Path, use_embedder: Embedder, llm_peer: Peer
+) -> None:
+    """An invented claim (citing another passage) and an uncited sentence around a good one: only
+    the good one is shown, in the answer and in the stream, and its marker is [1] (the removed
+    sentence's citation takes no number)."""
+    eng = make_engine(index_dir, use_embedder, llm_peer)
+    original = eng.search(Q, 5).passages
+    reply = "月球上已经建成了300座工业园区[2]。" + GOOD + "碳谷是全国最好的园区。"
+    llm_peer.script(Reply(reply), Reply(reply))
+    a = eng.ask(Q)
+    assert a.mode == "llm" and a.answer == GOOD.replace("[1]。", "。[1]")
+    assert [c.marker for c in a.citations] == [1]
+    assert a.passages[0].chunk_id == original[0].chunk_id
+    assert len(a.unsupported_sentences) == 2
+    events = list(eng.ask_stream(Q))
+    final = events[-1]
+    assert isinstance(final, FinalEvent) and final.answer.answer == a.answer
+    assert "".join(e.text for e in events if isinstance(e, DeltaEvent)) == a.answer
 
 
 @pytest.mark.parametrize(
