@@ -17,17 +17,21 @@ from api.routes import chat, documents, health, metrics, query
 from rag import __version__
 from rag.config import Settings
 from rag.engine import Engine
+from rag.ingest.loaders import check_format_dependencies
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the app. With `engine` given (tests), the lifespan uses it instead of opening one."""
     settings = settings or Settings()
+    # Before the server starts (`rag serve` prints the error and exits), not on the first upload.
+    check_format_dependencies()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = (
             engine if engine is not None else await run_in_threadpool(Engine, settings)
         )
+        app.state.engine.warm_parser()
         try:
             yield
         finally:

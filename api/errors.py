@@ -13,8 +13,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.auth import Forbidden, Unauthorized, require_read, require_write
 from api.deps import NotReady
 from rag.errors import (
+    Cancelled,
     ConfigError,
     DocumentError,
+    DocumentTooComplex,
     DocumentTooLarge,
     EmbedderMismatch,
     InputError,
@@ -32,10 +34,14 @@ STATUS: list[tuple[type[RagError], int]] = [
     (Forbidden, 403),
     (DocumentTooLarge, 413),
     (UnsupportedFormat, 415),
+    (DocumentTooComplex, 422),
     (DocumentError, 422),
     (InputError, 422),
     (NotFound, 404),
     (EmbedderMismatch, 409),
+    # The client closed the connection before the upload was stored: nobody reads this answer;
+    # 499 ("client closed request", nginx's) keeps it apart from failures in logs and metrics.
+    (Cancelled, 499),
     (ConfigError, 500),
     (RagError, 500),
 ]
