@@ -31,9 +31,11 @@ _ERROR_MEANING = {
     401: "Missing or invalid API key (or a key sent in the URL)",
     403: "The key may read but not write",
     404: "No such document",
-    413: "The request body or an uploaded file is over its size limit",
+    413: "The request body or an uploaded file is over its size limit, or a file expands past a "
+    "parse limit (uncompressed bytes, characters, PDF pages, chunks)",
     415: "Unsupported content type or file type",
-    422: "The request is invalid (parameters, body or document content)",
+    422: "The request is invalid (parameters, body or document content, or a document too "
+    "complex to parse within the parse time and memory limits)",
     503: "The index is still loading",
 }
 

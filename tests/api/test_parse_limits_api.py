@@ -53,14 +53,12 @@ def state(engine: Engine) -> tuple[int, int, int]:
          ["expands to", "RAG_MAX_EXPANDED_BYTES"]),
         ("node.docx", lambda: bombs.docx_of_one_text_node(1000), 413, "document_too_large",
          ["expands to", "RAG_MAX_EXPANDED_BYTES"]),
-        ("liar.docx", lambda: bombs.docx_understating(100), 422, "corrupt_document",
-         ["not a valid .docx"]),
         ("pages.pdf", lambda: bombs.pdf_of_pages(100_000), 413, "document_too_large",
          ["100000 pages", "RAG_MAX_PDF_PAGES"]),
         ("dense.pdf", lambda: bombs.pdf_drawing(50_000, 40), 413, "document_too_large",
          ["200000 characters", "RAG_MAX_DOCUMENT_CHARS"]),
     ],
-    ids=["docx-paragraphs", "docx-text-node", "docx-lying-zip", "pdf-pages", "pdf-chars"],
+    ids=["docx-paragraphs", "docx-text-node", "pdf-pages", "pdf-chars"],
 )  # fmt: skip
 def test_upload_past_a_parse_limit_is_refused_and_changes_nothing(
     client: TestClient,
@@ -89,7 +87,7 @@ def test_upload_past_a_parse_limit_is_refused_and_changes_nothing(
 def test_upload_parsing_longer_than_the_time_limit_is_refused_and_its_process_killed(
     client: TestClient, engine: Engine
 ) -> None:
-    data = bombs.slow_pdf(400_000)  # ~10 KB; its page takes pypdf ~40 s to read
+    data = bombs.slow_pdf(200_000)  # a few KB; its page takes pypdf ~12 s to read
     before = state(engine)
     baseline = {p: cpu_ticks(p) for p in parse_processes(os.getpid())}
     parsing: list[int] = []
@@ -120,9 +118,3 @@ def test_upload_parsing_longer_than_the_time_limit_is_refused_and_its_process_ki
     assert state(engine) == before
     assert parsing, "no parse process was seen parsing"
     assert wait_until(lambda: not alive(parsing[0]), 5)  # killed, not left running
-
-
-def test_html_upload_is_read(client: TestClient) -> None:
-    page = "<html><body><article><p>港口物流一体化的实施意见，现就推进港航物流一体化提出如下意见。</p></article></body></html>"
-    r = upload(client, "page.html", page.encode())
-    assert r.status_code == 201, r.text
