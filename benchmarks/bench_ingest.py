@@ -15,7 +15,7 @@ digits, sometimes GB18030 instead of UTF-8 — and should be reported as duplica
   documents, MB, chunks, wall time, docs/s, MB/min, chunks/s, duplicates found;
 - a second ingest of the unchanged folder (every file should be skipped by size and mtime);
 - peak resident memory of this process and of the largest child process that has exited
-  (`ru_maxrss`; sandbox parse processes are children of the sandbox's fork server, not counted).
+  (`ru_maxrss`: the sandbox's parse workers, once the sandboxes are closed).
 
 Embedding is the bottleneck (the default embedder encodes every chunk and every sentence), so a
 full run (2,000 documents, 50 MB) takes about half an hour on a 2-core machine; try a small one first:
@@ -243,6 +243,8 @@ def run(args: argparse.Namespace, folder: Path, index_dir: Path) -> dict[str, An
     out["parse_workers"] = max(2, args.workers)  # parallel parsing is measured even if not used
     parallel = Sandbox(replace(limits, processes=out["parse_workers"]))
     out["parse_pool_s"] = parse_phase(folder, settings, out["parse_workers"], parallel)
+    sandbox.close()
+    parallel.close()
 
     embedder = get_embedder(args.embedder)
     engine = Engine(settings, embedder=embedder)

@@ -138,9 +138,8 @@ class Engine:
         self._checked_at = time.monotonic()
 
     def warm_parser(self) -> None:
-        """Start a parse worker in the background (its fork server loads the parsers, ~1-2 s in
-        its own process), so that the first upload does not wait for it; nothing without the
-        sandbox."""
+        """Start a parse worker in the background (it loads the parsers, ~2 s in its own
+        process), so that the first upload does not wait for it; nothing without the sandbox."""
         if self._sandbox is not None:
             threading.Thread(target=self._sandbox.start, name="parse-warm-up", daemon=True).start()
 

@@ -14,20 +14,17 @@ practice `rag.ingest.pipeline.prepare` bound to a file's bytes) in a worker proc
 A call stopped by a limit, or whose worker crashed, raises `DocumentTooComplex` (422) naming the
 limit and its setting; an error the function raises on purpose (a `DocumentError`) comes back as
 itself. At most `processes` workers run at once (later calls wait for one), so parse memory is
-bounded by `processes × memory_mb` whatever is uploaded. Arguments and results are pickled.
+bounded by `processes × memory_mb` whatever is uploaded. Calls and results are pickled.
 
-Workers are kept warm between calls: a worker costs ~15 ms to fork plus whatever importing the
-program's main module takes in it (multiprocessing re-imports it in every child; seconds for a
-script that imports the whole engine, as the benchmarks do), which would otherwise be paid per
-document. A worker is replaced when it was killed or crashed, and retires itself after a call
-that brought its address space past `RETIRE_PEAK_SHARE` of the limit (a parse that grew the heap
-leaves it grown, and the out-of-memory test below reads the peak), after running out of memory,
-and after `MAX_CALLS_PER_WORKER` calls. So one document's parse never inherits a bloated heap.
-
-Workers are forked from a fork server (multiprocessing "forkserver"): a process started once, with
-nothing but the parsers loaded and warmed up (`rag.ingest.warm`). It forks from a clean,
-single-threaded process: the service itself runs threads, which a plain `fork` would copy in
-whatever state their locks were.
+A worker is a fresh interpreter running `rag.ingest.worker` (started with `subprocess`, not
+multiprocessing: its children import the program's main module again, which costs seconds under
+a script that loads the engine and runs an unguarded script a second time; and the service runs
+threads, which a plain `fork` would copy in whatever state their locks were). It loads and warms
+up the parsers once (~2 s) and is kept for the next calls. It is replaced when it was killed or
+crashed, and retires itself after a call that grew its address space by more than `RETIRE_PEAK_SHARE`
+of what the limit left it once the parsers were loaded (a parse that grew the heap leaves it
+grown, and the out-of-memory test reads the peak), after running out of memory, and after
+`MAX_CALLS_PER_WORKER` calls. So no parse inherits a bloated heap.
 
 Workers keep the normal CPU priority. Searches suffered from in-process parsing because it held
 the interpreter lock, which a worker does not share; a lower priority would also starve a parse on
@@ -38,10 +35,13 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
+import os
 import pickle
 import re
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -51,20 +51,29 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
-from rag.errors import Cancelled, ConfigError, CorruptDocument, DocumentTooComplex, RagError
+from rag.errors import (
+    Cancelled,
+    ConfigError,
+    CorruptDocument,
+    DocumentTooComplex,
+    RagError,
+)
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 POLL_SECONDS = 0.1  # how often a waiting call looks at `cancelled`
-PRELOAD = ["rag.ingest.warm"]  # what the fork server imports (and warms up) once
+START_SECONDS = 120.0  # a worker that is not ready by then is broken
 MAX_CALLS_PER_WORKER = 100  # then a worker retires: bounds what caches and fragmentation add up
-RETIRE_PEAK_SHARE = 0.5  # a worker whose address space peaked past this share retires
+RETIRE_PEAK_SHARE = 0.5  # a worker that grew by this share of what the limit left it retires
 MEMORY_PEAK_SHARE = 0.9  # a failed call that brought its worker this close to the limit ran out
 _OUT_OF_MEMORY = re.compile(
     r"memory allocation failed|unable to allocate|out of memory|cannot allocate memory", re.I
 )
+# One thread per BLAS / OpenMP pool: a worker does no large matrix work, and every thread's
+# stack and buffers count against its address-space limit.
+_WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 @dataclass(frozen=True)
@@ -77,27 +86,34 @@ class SandboxLimits:
 
 
 class _Worker:
-    """A worker process and the caller's end of its pipe."""
+    """A worker process and the caller's end of its connection."""
 
-    def __init__(self, context: Any, limits: SandboxLimits) -> None:
-        self.connection, theirs = context.Pipe(duplex=True)
-        self.process = context.Process(
-            target=_serve,
-            args=(theirs, limits.memory_mb * 1024 * 1024),
-            name="rag-parse",
-            daemon=True,
-        )
+    def __init__(self, limits: SandboxLimits) -> None:
+        ours, theirs = socket.socketpair()
         try:
-            self.process.start()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "rag.ingest.worker", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # the caller's output (e.g. `--json`) stays its own
+                env={**os.environ, **_WORKER_ENV},
+                start_new_session=True,  # a Ctrl-C is the caller's to handle, not the worker's
+            )
+        except OSError as exc:
+            ours.close()
+            raise ConfigError(f"cannot start a parse worker ({exc})") from exc
         finally:
             theirs.close()  # the worker holds its own end: EOF here then means it is gone
+        self.connection = Connection(ours.detach())
+        self.connection.send((sys.path, limits.memory_mb * 1024 * 1024))
+        self.ready = False
 
     def stop(self) -> None:
         """Kill the worker (if it still runs) and reap it."""
         self.connection.close()
-        if self.process.exitcode is None:
+        if self.process.poll() is None:
             self.process.kill()
-        self.process.join()
+        self.process.wait()
 
 
 class Sandbox:
@@ -105,15 +121,14 @@ class Sandbox:
 
     def __init__(self, limits: SandboxLimits) -> None:
         """Check the platform can sandbox; no process starts before `start` or the first `run`."""
-        if "forkserver" not in multiprocessing.get_all_start_methods():
+        try:
+            import resource  # noqa: F401  (the limits need it: POSIX only)
+        except ImportError as exc:
             raise ConfigError(
-                "the parse sandbox needs a POSIX system (fork server, resource limits); "
+                "the parse sandbox needs a POSIX system (resource limits); "
                 "set RAG_PARSE_SANDBOX=false to parse in-process"
-            )
+            ) from exc
         self.limits = limits
-        self._context = multiprocessing.get_context("forkserver")
-        # Takes effect when the fork server starts (it is one per process, shared by sandboxes).
-        self._context.set_forkserver_preload(PRELOAD)
         self._slots = threading.BoundedSemaphore(max(1, limits.processes))
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
@@ -121,12 +136,17 @@ class Sandbox:
         self._finalizer = weakref.finalize(self, _stop_all, self._idle, self._lock)
 
     def start(self) -> None:
-        """Start one worker now (and the fork server, which loads the parsers: ~1-2 s, in its own
-        process), so that the first `run` does not wait for them. Optional."""
+        """Start one worker now and wait until it has loaded the parsers (~2 s), so that the
+        first `run` does not wait for it. Optional."""
         if not self._slots.acquire(blocking=False):
             return  # calls are running: they started workers
         try:
             worker = self._take()
+            try:
+                self._ready(worker, "(warm-up)", None)
+            except BaseException:
+                worker.stop()
+                raise
             with self._lock:
                 self._idle.append(worker)
         finally:
@@ -141,8 +161,9 @@ class Sandbox:
     ) -> T:
         """`call()` in a worker process; its result, or the error it raised.
 
-        `call` must be picklable (a module-level function, or a `functools.partial` of one with
-        picklable arguments). `name` (the document) starts the messages of the errors raised
+        `call` must be picklable (a function of an importable module, not of `__main__`: the
+        worker is a program of its own; or a `functools.partial` of one with picklable
+        arguments). `name` (the document) starts the messages of the errors raised
         here: `DocumentTooComplex` when the call went over a limit or its worker crashed, and
         `Cancelled` as soon as `cancelled()` returns true (polled every `POLL_SECONDS`, also
         while waiting for a worker); the worker is killed then.
@@ -169,10 +190,28 @@ class Sandbox:
         with self._lock:
             while self._idle:
                 worker = self._idle.pop()
-                if worker.process.is_alive():
+                if worker.process.poll() is None:
                     return worker
                 worker.stop()
-        return _Worker(self._context, self.limits)
+        return _Worker(self.limits)
+
+    def _ready(self, worker: _Worker, name: str, cancelled: Callable[[], bool] | None) -> None:
+        """Wait until a new worker has loaded the parsers (not counted in the call's time)."""
+        deadline = time.monotonic() + START_SECONDS
+        while not worker.ready:
+            if wait([worker.connection], timeout=POLL_SECONDS):
+                try:
+                    worker.ready = worker.connection.recv() == "ready"
+                except EOFError:
+                    worker.process.wait()
+                    raise ConfigError(
+                        f"the parse worker did not start (exit status {worker.process.returncode}"
+                        "; its error is in the service's log)"
+                    ) from None
+            elif cancelled is not None and cancelled():
+                raise _cancelled(name)
+            elif time.monotonic() > deadline:
+                raise ConfigError(f"the parse worker did not start within {START_SECONDS:g} s")
 
     def _call(
         self, name: str, call: Callable[[], Any], cancelled: Callable[[], bool] | None
@@ -182,11 +221,13 @@ class Sandbox:
         worker = self._take()
         keep = False
         try:
+            self._ready(worker, name, cancelled)
             try:
                 worker.connection.send((call, math.ceil(self.limits.timeout) + 1))
             except (BrokenPipeError, ConnectionResetError):  # died idle (killed from outside)
                 worker.stop()
-                worker = _Worker(self._context, self.limits)
+                worker = _Worker(self.limits)
+                self._ready(worker, name, cancelled)
                 worker.connection.send((call, math.ceil(self.limits.timeout) + 1))
             kind, value, retiring = self._outcome(name, worker, cancelled)
             keep = not retiring
@@ -204,18 +245,14 @@ class Sandbox:
         """The worker's answer `(kind, value, retiring)`, or the error for a call that went over
         a limit or whose worker died."""
         deadline = time.monotonic() + self.limits.timeout
-        connection, sentinel = worker.connection, worker.process.sentinel
         while True:
             remaining = deadline - time.monotonic()
-            ready = wait([connection, sentinel], timeout=max(0.0, min(POLL_SECONDS, remaining)))
-            if connection in ready or (ready and connection.poll()):
+            if wait([worker.connection], timeout=max(0.0, min(POLL_SECONDS, remaining))):
                 try:
-                    answer: tuple[str, Any, bool] = connection.recv()
+                    answer: tuple[str, Any, bool] = worker.connection.recv()
                     return answer
                 except EOFError:  # died before it could answer (killed by a limit, crashed)
                     break
-            if sentinel in ready:
-                break
             if cancelled is not None and cancelled():
                 raise _cancelled(name)
             if remaining <= 0:
@@ -223,8 +260,7 @@ class Sandbox:
                     f"{name}: parsing took longer than the limit of {self.limits.timeout:g} s "
                     "(RAG_PARSE_TIMEOUT); the file is too complex to read"
                 )
-        worker.process.join()
-        raise self._died(name, worker.process.exitcode)
+        raise self._died(name, worker.process.wait())
 
     def _died(self, name: str, exitcode: int | None) -> DocumentTooComplex:
         """The error for a worker that ended without an answer."""
@@ -257,19 +293,26 @@ def _cancelled(name: str) -> Cancelled:
     return Cancelled(f"{name}: cancelled before anything was stored; parsing stopped")
 
 
-def _serve(connection: Connection, memory_bytes: int) -> None:
-    """A worker: set the limits, then answer calls `(call, cpu_seconds)` with
-    `(kind, value, retiring)` — `("ok", result)`, `("raised", error)` or `("memory", None)` —
-    until the pipe closes or it retires (see the module docstring)."""
+def serve(connection: Connection, memory_bytes: int) -> None:
+    """The worker's side (`rag.ingest.worker`): set the limits, say "ready", then answer calls
+    `(call, cpu_seconds)` with `(kind, value, retiring)` — `("ok", result)`, `("raised", error)`
+    or `("memory", None)` — until the connection closes or the worker retires (see the module
+    docstring)."""
     import resource
 
     _limit(resource.RLIMIT_CORE, 0, 0)  # a CPU-limit signal would otherwise dump a core
     _limit(resource.RLIMIT_AS, memory_bytes, memory_bytes)
+    # What the interpreter and the parsers take before any call: growth is measured from here.
+    baseline = _peak_address_space()
+    connection.send("ready")
     for calls in range(1, MAX_CALLS_PER_WORKER + 1):
         try:
             call, cpu_seconds = connection.recv()
         except EOFError:
             return
+        except Exception as exc:  # a call that cannot be unpickled here (a module it needs…)
+            connection.send(("raised", _portable(exc), False))
+            continue
         # RLIMIT_CPU counts the process's whole life: allow this call `cpu_seconds` more (the
         # soft limit sends SIGXCPU, which ends the process). Only the soft limit: an unprivileged
         # process may raise it again for the next call, never a hard one it lowered.
@@ -293,7 +336,7 @@ def _serve(connection: Connection, memory_bytes: int) -> None:
         retiring = (
             message[0] == "memory"
             or calls == MAX_CALLS_PER_WORKER
-            or _peak_address_space() > RETIRE_PEAK_SHARE * memory_bytes
+            or _peak_address_space() - baseline > RETIRE_PEAK_SHARE * (memory_bytes - baseline)
         )
         try:
             connection.send((*message, retiring))

@@ -55,22 +55,17 @@ def alive(pid: int) -> bool:
     return stat is not None and stat[0] != "Z"
 
 
-def fork_server_of(pid: int) -> int | None:
-    """The multiprocessing fork server that process `pid` started, if any."""
+def parse_processes(pid: int) -> list[int]:
+    """Parse workers (`python -m rag.ingest.worker`) process `pid` runs."""
+    out = []
     for child in children_of(pid):
         try:
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"multiprocessing.forkserver" in cmdline:
-            return child
-    return None
-
-
-def parse_processes(pid: int) -> list[int]:
-    """Parse processes running for process `pid` (children of its fork server)."""
-    server = fork_server_of(pid)
-    return children_of(server) if server is not None else []
+        if b"rag.ingest.worker" in cmdline:
+            out.append(child)
+    return out
 
 
 def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
