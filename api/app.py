@@ -25,6 +25,7 @@ from api.routes import chat, documents, health, metrics, query
 from rag import __version__
 from rag.config import Settings
 from rag.engine import Engine
+from rag.ingest.loaders import check_format_dependencies
 
 # Health checks: open without a key (like the docs) and never rate-limited.
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
@@ -44,12 +45,15 @@ def create_app(
     """Build the app. With `engine` given, the lifespan uses it instead of opening one, and
     closes it on shutdown only if `owns_engine` (`rag serve`; tests share theirs)."""
     settings = settings or Settings()
+    # Before the server starts (`rag serve` prints the error and exits), not on the first upload.
+    check_format_dependencies()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = (
             engine if engine is not None else await run_in_threadpool(Engine, settings)
         )
+        app.state.engine.warm_parser()
         try:
             yield
         finally:

@@ -22,8 +22,10 @@ from starlette.types import Receive, Scope, Send
 from api.auth import Forbidden, Unauthorized
 from api.deps import NotReady
 from rag.errors import (
+    Cancelled,
     ConfigError,
     DocumentError,
+    DocumentTooComplex,
     DocumentTooLarge,
     EmbedderMismatch,
     InputError,
@@ -59,12 +61,16 @@ STATUS: list[tuple[type[RagError], int]] = [
     (RateLimited, 429),
     (DocumentTooLarge, 413),
     (UnsupportedFormat, 415),
+    (DocumentTooComplex, 422),
     (DocumentError, 422),
     (InputError, 422),
     (NotFound, 404),
     (EmbedderMismatch, 409),
     (StorageFull, 507),  # RFC 4918: the server cannot store what the request needs stored
     (ReadOnlyIndex, 503),  # writes are unavailable (read-only disk); reads are served
+    # The client closed the connection before the upload was stored: nobody reads this answer;
+    # 499 ("client closed request", nginx's) keeps it apart from failures in logs and metrics.
+    (Cancelled, 499),
     (ConfigError, 500),
     (RagError, 500),
 ]

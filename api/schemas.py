@@ -51,10 +51,13 @@ _ERROR_MEANING = {
     403: "The key may read but not write",
     404: "No such document",
     408: "The request body did not arrive in time (RAG_BODY_TIMEOUT)",
-    413: "The request body or an uploaded file is over its size limit",
+    413: "The request body or an uploaded file is over its size limit, or a file expands past a "
+    "parse limit (uncompressed bytes, characters, PDF pages, chunks)",
     415: "Unsupported content type or file type",
-    422: "The request is invalid (parameters, body or document content)",
+    422: "The request is invalid (parameters, body or document content, or a document too "
+    "complex to parse within the parse time and memory limits)",
     429: "Over the rate limit (RAG_RATE_LIMIT); the Retry-After header says when to retry",
+    499: "The client closed the connection before its upload was stored (nothing was stored)",
     503: "The index is still loading, or is read-only (a write is refused; searches go on)",
     507: "No space left to store the write (nothing of it was applied; free space and retry)",
 }

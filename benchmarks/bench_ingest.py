@@ -8,11 +8,14 @@ are near-duplicate copies of an earlier one — another outlet's header, reflowe
 digits, sometimes GB18030 instead of UTF-8 — and should be reported as duplicates. Then:
 
 - the parse phase alone (read, decode, normalise, chunk, fingerprint: `rag.ingest.batch`) in this
-  process and in max(2, `--workers`) worker processes, to show what a pool gains on this machine;
-- a cold ingest (`Engine.ingest_paths` into a fresh index, parsing in `--workers` processes):
+  process, and in the parse sandbox (a limited process per file, `rag.ingest.sandbox`) one and
+  max(2, `--workers`) at a time, to show what the sandbox costs and what parallel parsing gains;
+- a cold ingest (`Engine.ingest_paths` into a fresh index, parsing in the sandbox, `--workers` at
+  a time):
   documents, MB, chunks, wall time, docs/s, MB/min, chunks/s, duplicates found;
 - a second ingest of the unchanged folder (every file should be skipped by size and mtime);
-- peak resident memory of this process and of the largest worker (`ru_maxrss`).
+- peak resident memory of this process and of the largest child process that has exited
+  (`ru_maxrss`: the sandbox's parse workers, once the sandboxes are closed).
 
 Embedding is the bottleneck (the default embedder encodes every chunk and every sentence), so a
 full run (2,000 documents, 50 MB) takes about half an hour on a 2-core machine; try a small one first:
@@ -34,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +48,7 @@ from rag.config import Settings
 from rag.embed.registry import get_embedder
 from rag.engine import Engine
 from rag.ingest.batch import FileJob, load_files
+from rag.ingest.sandbox import Sandbox, SandboxLimits
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
@@ -212,15 +217,16 @@ def maxrss_mib(who: int) -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def parse_phase(folder: Path, settings: Settings, workers: int) -> float:
-    """Seconds to read and prepare every file (no index, no embedding) with `workers`."""
+def parse_phase(folder: Path, settings: Settings, workers: int, sandbox: Sandbox | None) -> float:
+    """Seconds to read and prepare every file (no index, no embedding), in `sandbox` processes
+    (`workers` at a time) or in this process."""
     jobs = [
         FileJob(
             path, source, None, settings.chunk_size, settings.chunk_overlap, settings.max_file_bytes
         )
         for path, source in Engine.expand([folder])
     ]
-    loaded, seconds = timed(lambda: list(load_files(jobs, workers)))
+    loaded, seconds = timed(lambda: list(load_files(jobs, workers, sandbox)))
     assert all(not x.error for x in loaded)
     return seconds
 
@@ -229,9 +235,16 @@ def run(args: argparse.Namespace, folder: Path, index_dir: Path) -> dict[str, An
     written, gen_s = timed(lambda: generate(folder, args.docs, args.mb, args.dup_share, args.seed))
     settings = Settings(index_dir=index_dir, embedder=args.embedder, ingest_workers=args.workers)
     out: dict[str, Any] = {**written, "mb": written["bytes"] / 1e6, "generate_s": gen_s}
-    out["parse_serial_s"] = parse_phase(folder, settings, 0)
-    out["parse_workers"] = max(2, args.workers)  # the pool is measured even when not used below
-    out["parse_pool_s"] = parse_phase(folder, settings, out["parse_workers"])
+    out["parse_serial_s"] = parse_phase(folder, settings, 0, None)
+    limits = SandboxLimits(settings.parse_memory_mb, settings.parse_timeout)
+    sandbox = Sandbox(limits)
+    sandbox.start()
+    out["parse_sandbox_s"] = parse_phase(folder, settings, 1, sandbox)
+    out["parse_workers"] = max(2, args.workers)  # parallel parsing is measured even if not used
+    parallel = Sandbox(replace(limits, processes=out["parse_workers"]))
+    out["parse_pool_s"] = parse_phase(folder, settings, out["parse_workers"], parallel)
+    sandbox.close()
+    parallel.close()
 
     embedder = get_embedder(args.embedder)
     engine = Engine(settings, embedder=embedder)
@@ -267,7 +280,10 @@ def run(args: argparse.Namespace, folder: Path, index_dir: Path) -> dict[str, An
 
 
 def table(r: dict[str, Any]) -> str:
-    pool = f", {r['parse_workers']} worker processes {r['parse_pool_s']:.1f} s"
+    pool = (
+        f", sandboxed one at a time {r['parse_sandbox_s']:.1f} s, "
+        f"{r['parse_workers']} at a time {r['parse_pool_s']:.1f} s"
+    )
     rows = [
         (
             "folder",
@@ -290,7 +306,7 @@ def table(r: dict[str, Any]) -> str:
         ("second run (unchanged)", f"{r['reingest_s']:.2f} s, {r['reingest_unchanged']} unchanged"),
         (
             "peak memory (maxrss)",
-            f"{r['peak_rss_mib']:.0f} MiB; largest worker {r['peak_rss_children_mib']:.0f} MiB",
+            f"{r['peak_rss_mib']:.0f} MiB; largest exited child {r['peak_rss_children_mib']:.0f} MiB",
         ),
     ]
     width = max(len(n) for n, _ in rows)

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.ingest.limits import DEFAULT_LIMITS, ParseLimits
+
 
 class Settings(BaseSettings):
     """Every knob of the service. Construct with keyword overrides for flags."""
@@ -32,8 +34,55 @@ class Settings(BaseSettings):
         0,
         ge=0,
         le=64,
-        description="Processes that read and parse files during a folder ingest; 0 or 1: none "
-        "(parsing in the ingesting process).",
+        description="Documents parsed at the same time, each in its own sandbox process (folder "
+        "ingests and uploads alike); 0 or 1: one at a time. Without the sandbox "
+        "(parse_sandbox false) files are parsed one at a time in the ingesting process.",
+    )
+
+    # What a file may expand to while parsed (rag/ingest/limits.py says why these defaults).
+    max_expanded_bytes: int = Field(
+        DEFAULT_LIMITS.max_expanded_bytes,
+        ge=1,
+        description="Largest total a zip-based file (.docx) may inflate to, by its zip directory "
+        "(verified while inflating); larger ones are refused (413) before parsing.",
+    )
+    max_document_chars: int = Field(
+        DEFAULT_LIMITS.max_document_chars,
+        ge=1,
+        description="Most characters of text one document may hold once extracted (also the "
+        "most all documents of one upload request may hold together); more is refused (413).",
+    )
+    max_pdf_pages: int = Field(
+        DEFAULT_LIMITS.max_pdf_pages,
+        ge=1,
+        description="Most pages of a PDF; more is refused (413) before the pages are read.",
+    )
+    max_chunks_per_document: int = Field(
+        DEFAULT_LIMITS.max_chunks_per_document,
+        ge=1,
+        description="Most chunks one document may be split into; more is refused (413).",
+    )
+    # The parse sandbox (rag/ingest/sandbox.py): untrusted bytes are parsed in a child process.
+    parse_sandbox: bool = Field(
+        True,
+        description="Parse every document (uploads and folder ingests) in a child process with "
+        "the memory, CPU and time limits below, so a runaway parser cannot hurt the service. "
+        "Off: parsing runs in the ingesting process, bounded only by the size limits above.",
+    )
+    parse_timeout: float = Field(
+        120.0,
+        gt=0,
+        le=86400,
+        description="Seconds (wall clock) one document's parsing may take in the sandbox; the "
+        "process is then killed and the file refused (422 document_too_complex). The largest "
+        "legitimate files measured take under 45 s on a slow 2-core machine.",
+    )
+    parse_memory_mb: int = Field(
+        2048,
+        ge=256,
+        description="Address space (MiB) of a sandbox parse process (RLIMIT_AS); a parse that "
+        "needs more is refused (422 document_too_complex). The largest legitimate text file "
+        "measured peaks at ~0.7 GiB.",
     )
 
     # Retrieval
@@ -130,3 +179,13 @@ class Settings(BaseSettings):
     def db_path(self) -> Path:
         """The SQLite file inside the index directory."""
         return self.index_dir / "rag.sqlite3"
+
+    @property
+    def parse_limits(self) -> ParseLimits:
+        """The expansion limits every format loader enforces."""
+        return ParseLimits(
+            max_expanded_bytes=self.max_expanded_bytes,
+            max_document_chars=self.max_document_chars,
+            max_pdf_pages=self.max_pdf_pages,
+            max_chunks_per_document=self.max_chunks_per_document,
+        )

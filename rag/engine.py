@@ -6,6 +6,7 @@ fresh snapshot; reads take the current snapshot once and use only it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import threading
@@ -26,15 +27,24 @@ from rag.config import Settings
 from rag.embed.base import Embedder
 from rag.embed.batcher import QueryBatcher
 from rag.embed.registry import embedder_name, get_embedder
-from rag.errors import EmbedderMismatch, IndexError_, InputError, NotFound, RagError
+from rag.errors import (
+    Cancelled,
+    DocumentTooLarge,
+    EmbedderMismatch,
+    IndexError_,
+    InputError,
+    NotFound,
+    RagError,
+)
 from rag.index.persist import sweep_temp_files
 from rag.index.tokenize import warm_up
 from rag.ingest.batch import FileJob, Stat, load_files, stat_of
 from rag.ingest.dedup import Fingerprints, Match, from_bytes, signature, to_bytes
-from rag.ingest.loaders import supported_suffixes
+from rag.ingest.loaders import check_format_dependencies, supported_suffixes
 from rag.ingest.metadata import check_user_metadata
 from rag.ingest.pages import page_at, pages_within
 from rag.ingest.pipeline import Prepared, content_hash, prepare
+from rag.ingest.sandbox import Sandbox, SandboxLimits
 from rag.ingest.split import sentence_spans
 from rag.llm.base import LLM
 from rag.llm.registry import get_llm
@@ -53,6 +63,8 @@ log = logging.getLogger(__name__)
 MODES = ("auto", "extractive", "llm")
 RECHECK_SECONDS = 1.0  # how stale a reader may be with respect to writes by other processes
 GROUP_CHUNKS = 64  # a folder ingest embeds changed files in groups of about this many chunks
+EMBED_SLICE_BATCHES = 8  # an upload's texts are embedded this many batches at a time, so that a
+# cancelled upload stops within one slice (slices of whole batches: the same batches, same vectors)
 
 
 @dataclass(frozen=True)
@@ -93,9 +105,22 @@ class Engine:
     def __init__(
         self, settings: Settings, embedder: Embedder | None = None, llm: LLM | None = None
     ) -> None:
-        """Open the store, refuse a mismatched embedder before loading it, load the snapshot."""
+        """Check every format's packages are installed, open the store, refuse a mismatched
+        embedder before loading it, load the snapshot."""
+        check_format_dependencies()  # a missing parser package: a clear error now, not a 500 later
         self.settings = settings
         sweep_temp_files(settings.index_dir)  # before anything needs room: leftovers can be large
+        self._sandbox = (
+            Sandbox(
+                SandboxLimits(
+                    settings.parse_memory_mb,
+                    settings.parse_timeout,
+                    max(1, settings.ingest_workers),
+                )
+            )
+            if settings.parse_sandbox
+            else None
+        )
         self.store = Store(settings.db_path)
         try:  # refuse a mismatched embedder before spending time loading it
             self.store.check_embedder(
@@ -117,9 +142,17 @@ class Engine:
         self._snapshot = self._load_snapshot()
         self._checked_at = time.monotonic()
 
+    def warm_parser(self) -> None:
+        """Start a parse worker in the background (it loads the parsers, ~2 s in its own
+        process), so that the first upload does not wait for it; nothing without the sandbox."""
+        if self._sandbox is not None:
+            threading.Thread(target=self._sandbox.start, name="parse-warm-up", daemon=True).start()
+
     def close(self) -> None:
-        """Stop the query batcher and release the database connection."""
+        """Stop the query batcher and the idle parse workers; release the database connection."""
         self._queries.close()
+        if self._sandbox is not None:
+            self._sandbox.close()
         self.store.close()
 
     # --- state ------------------------------------------------------------------------------
@@ -180,9 +213,9 @@ class Engine:
 
         `metadata` is the user's, given to every file. A file whose size and mtime are the ones
         stored for its source is unchanged without being read; any other is read and compared by
-        content hash. Changed files are parsed (in
-        `ingest_workers` processes when set) and embedded in groups across files, so the
-        embedder's batches stay full. Results are in `expand` order; `progress` sees each one as
+        content hash. Changed files are parsed (in sandbox processes, `ingest_workers` at once,
+        unless `parse_sandbox` is off) and embedded in groups across files, so the embedder's
+        batches stay full. Results are in `expand` order; `progress` sees each one as
         it is decided. Missing paths (`NotFound`) and unusable metadata (`InputError`) are refused
         before anything is written.
         """
@@ -221,12 +254,13 @@ class Engine:
                     self.settings.chunk_overlap,
                     self.settings.max_file_bytes,
                     dict(metadata or {}),
+                    self.settings.parse_limits,
                 )
             )
             at.append((i, stat))
         group: list[tuple[int, _Plan]] = []
         for (i, stat), loaded in zip(
-            at, load_files(jobs, self.settings.ingest_workers), strict=True
+            at, load_files(jobs, self.settings.ingest_workers, self._sandbox), strict=True
         ):
             source = loaded.job.source
             trusted = stat.key if stat.trusted else None
@@ -285,24 +319,43 @@ class Engine:
         """Ingest one document given as bytes; raises `DocumentError` on bad input (index untouched)."""
         return self.ingest_documents([Upload(source, data, metadata or {}, as_type)])[0]
 
-    def ingest_documents(self, uploads: Sequence[Upload]) -> list[IngestResult]:
+    def ingest_documents(
+        self, uploads: Sequence[Upload], *, cancelled: Callable[[], bool] | None = None
+    ) -> list[IngestResult]:
         """Ingest several documents: all are validated and parsed before any is written.
 
-        A bad one raises its `DocumentError` (naming it) and nothing is stored.
+        A bad one raises its `DocumentError` (naming it) and nothing is stored; so do documents
+        holding more than `max_document_chars` characters together (`DocumentTooLarge`: they
+        are all held in memory until stored). Documents are parsed in the sandbox unless
+        `parse_sandbox` is off. `cancelled` (e.g. "the HTTP client disconnected") is polled
+        while they are parsed and embedded; once it returns true, before anything is stored,
+        the work stops (a parse process is killed) and `Cancelled` is raised: nothing is stored.
         """
-        plans = [self._plan(u) for u in uploads]
-        results = self._commit_group(plans, atomic=True)
+        plans: list[_Plan] = []
+        chars = 0
+        for upload in uploads:
+            plan = self._plan(upload, cancelled)
+            plans.append(plan)
+            chars += len(plan.prepared.document.text) if plan.prepared else 0
+            if chars > self.settings.max_document_chars:
+                raise DocumentTooLarge(
+                    f"the documents of this request hold more than "
+                    f"{self.settings.max_document_chars} characters together "
+                    "(RAG_MAX_DOCUMENT_CHARS); send them in several requests"
+                )
+        results = self._commit_group(plans, cancelled, atomic=True)
         with self._write_lock:
             self.refresh()
         return results
 
-    def _plan(self, upload: Upload) -> _Plan:
+    def _plan(self, upload: Upload, cancelled: Callable[[], bool] | None = None) -> _Plan:
         """Decide what an upload needs: nothing (unchanged), or a parsed, chunked document."""
         digest = content_hash(upload.data, upload.metadata)
         previous = self.store.content_hash(upload.source)
         if previous == digest:
             return _Plan(upload.source, previous, None)
-        prepared = prepare(
+        call = functools.partial(
+            prepare,
             upload.source,
             upload.data,
             chunk_size=self.settings.chunk_size,
@@ -310,16 +363,29 @@ class Engine:
             max_bytes=self.settings.max_file_bytes,
             metadata=upload.metadata,
             as_type=upload.as_type,
+            limits=self.settings.parse_limits,
         )
+        if self._sandbox is None:
+            prepared = call()
+        else:
+            prepared = self._sandbox.run(upload.source, call, cancelled=cancelled)
         return _Plan(upload.source, previous, prepared)
 
-    def _commit_group(self, plans: Sequence[_Plan], atomic: bool = False) -> list[IngestResult]:
+    def _commit_group(
+        self,
+        plans: Sequence[_Plan],
+        cancelled: Callable[[], bool] | None = None,
+        atomic: bool = False,
+    ) -> list[IngestResult]:
         """Embed the planned documents together (outside the write lock: searches go on), then
         store them, marking near-duplicates of stored documents: each in its own transaction, or
         (`atomic`, an upload) all in one, so that a write failing half-way (a full disk) leaves
-        none stored. Added, updated or unchanged is what the store found at commit time."""
+        none stored. Added, updated or unchanged is what the store found at commit time.
+        `Cancelled` when `cancelled()` turns true before the first is stored."""
         todo = [p.prepared for p in plans if p.prepared is not None]
-        vectors = iter(self._embed_many(todo))
+        vectors = iter(self._embed_many(todo, cancelled))
+        if cancelled is not None and cancelled():
+            raise Cancelled("ingestion cancelled before anything was stored")
         results: list[IngestResult] = []
         with self._write_lock, self._writing(atomic):
             for plan in plans:
@@ -407,11 +473,14 @@ class Engine:
             self._fingerprints_generation = generation
         return self._fingerprint_index
 
-    def _embed_many(self, prepared: Sequence[Prepared]) -> list[list[ChunkVectors]]:
-        """Chunk and sentence vectors of several documents, in one embedding call (full batches).
+    def _embed_many(
+        self, prepared: Sequence[Prepared], cancelled: Callable[[], bool] | None = None
+    ) -> list[list[ChunkVectors]]:
+        """Chunk and sentence vectors of several documents, in full batches.
 
         Chunks whose text hash is stored reuse their vectors; a text that occurs several times
-        (two copies of an article) is embedded once.
+        (two copies of an article) is embedded once. With `cancelled`, the texts are embedded a
+        slice of batches at a time and `Cancelled` is raised between slices once it returns true.
         """
         hashes = [[chunk_hash(c.text) for c in p.chunks] for p in prepared]
         cached = self.store.cached_vectors([h for hs in hashes for h in hs], self.embedder.dim)
@@ -422,16 +491,27 @@ class Engine:
                     texts.setdefault(h, c.text)
         spans = {h: sentence_spans(t) for h, t in texts.items()}
         sentences = [t[a:b] for h, t in texts.items() for a, b in spans[h]]
-        # One embedding call for chunks and sentences: batches stay full.
-        vectors = self.embedder.embed(
-            list(texts.values()) + sentences, "passage", self.settings.embed_batch_size
-        )
+        # Chunks and sentences together: batches stay full.
+        vectors = self._embed_passages(list(texts.values()) + sentences, cancelled)
         k = len(texts)
         for j, h in enumerate(texts):
             n = len(spans[h])
             cached[h] = ChunkVectors(vectors[j], spans[h], vectors[k : k + n])
             k += n
         return [[cached[h] for h in hs] for hs in hashes]
+
+    def _embed_passages(self, texts: list[str], cancelled: Callable[[], bool] | None) -> np.ndarray:
+        """Embed passages in one call, or with `cancelled` in slices of whole batches."""
+        batch = self.settings.embed_batch_size
+        if cancelled is None:
+            return self.embedder.embed(texts, "passage", batch)
+        step = batch * EMBED_SLICE_BATCHES
+        parts = []
+        for i in range(0, len(texts), step):
+            if cancelled():
+                raise Cancelled("ingestion cancelled before anything was stored")
+            parts.append(self.embedder.embed(texts[i : i + step], "passage", batch))
+        return np.vstack(parts) if parts else self.embedder.embed([], "passage", batch)
 
     def delete(self, doc_id: str) -> None:
         """Remove a document; `NotFound` if absent."""

@@ -28,9 +28,17 @@ class UnsupportedFormat(DocumentError):
 
 
 class DocumentTooLarge(DocumentError):
-    """The file exceeds the configured size limit."""
+    """The file exceeds a configured size limit: its bytes, or what it expands to when parsed
+    (uncompressed bytes, characters, PDF pages, chunks)."""
 
     code = "document_too_large"
+
+
+class DocumentTooComplex(DocumentError):
+    """Parsing the file needed more than the parse process may use (time, memory), or crashed the
+    parser: the file is refused, the service is unharmed."""
+
+    code = "document_too_complex"
 
 
 class EncryptedDocument(DocumentError):
@@ -49,6 +57,13 @@ class NoTextLayer(DocumentError):
     """A PDF whose pages are images only (a scan): there is no text to extract without OCR."""
 
     code = "no_text_layer"
+
+
+class Cancelled(RagError):
+    """The caller gave up (an HTTP client disconnected) before anything was stored; the work
+    stopped and nothing was written."""
+
+    code = "cancelled"
 
 
 class NotFound(RagError):

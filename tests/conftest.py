@@ -72,10 +72,11 @@ def corpus_engine(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedd
 
 @dataclass(frozen=True)
 class LoopbackServer:
-    """A running `rag serve`: its base URL and the file its output goes to."""
+    """A running `rag serve`: its base URL, the file its output goes to, and its process id."""
 
     base: str
     log: Path
+    pid: int
 
 
 @contextmanager
@@ -105,7 +106,7 @@ def _serve(index_dir: Path, log: Path, **env: str) -> Iterator[LoopbackServer]:
                 if time.monotonic() > deadline:
                     pytest.fail(f"server did not become ready:\n{log.read_text(errors='replace')}")
                 time.sleep(0.2)
-            yield LoopbackServer(base, log)
+            yield LoopbackServer(base, log, proc.pid)
         finally:
             proc.terminate()
             try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import threading
 from dataclasses import asdict
 from pathlib import PurePosixPath
 from typing import Annotated, Any
@@ -25,7 +27,7 @@ from api.schemas import (
     error_responses,
 )
 from rag.engine import Upload
-from rag.errors import DocumentError, DocumentTooLarge, InputError, UnsupportedFormat
+from rag.errors import Cancelled, DocumentError, DocumentTooLarge, InputError, UnsupportedFormat
 from rag.ingest.loaders import text_suffixes
 from rag.ingest.metadata import MAX_METADATA_BYTES
 
@@ -123,9 +125,11 @@ async def upload(
     (`.md`, `.html`, …), else as plain text.
 
     All documents of one request are validated before any is stored: one bad file fails the request
-    and changes nothing (415 unsupported type, 413 too large, 422 empty, undecodable, encrypted,
-    corrupt, or a PDF without a text layer). 201 when something was added or updated, 200 when all
-    were unchanged.
+    and changes nothing (415 unsupported type, 413 too large or expanding past a limit, 422 empty,
+    undecodable, encrypted, corrupt, a PDF without a text layer, or too complex to parse within
+    the parse time and memory limits). 201 when something was added or updated, 200 when all
+    were unchanged. A client that disconnects before the documents are stored stops the work
+    (parsing is killed, embedding stops) and nothing is stored.
     """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
@@ -163,11 +167,20 @@ async def upload(
         raise UnsupportedFormat(
             f"unsupported content type '{ctype or '(none)'}': use multipart/form-data or application/json"
         )
+    gone = threading.Event()
+    watcher = asyncio.create_task(_watch_disconnect(request, gone))
     try:
-        results = await run_in_threadpool(engine.ingest_documents, uploads)
+        results = await run_in_threadpool(
+            lambda: engine.ingest_documents(uploads, cancelled=gone.is_set)
+        )
     except DocumentError:
         metrics.ingests.labels("failed").inc()
         raise
+    except Cancelled:
+        metrics.ingests.labels("cancelled").inc()
+        raise
+    finally:
+        watcher.cancel()
     for r in results:
         metrics.ingests.labels(r.status).inc()
     docs = [
@@ -183,6 +196,17 @@ async def upload(
     body = IngestResponse(**docs[0].model_dump(), documents=docs)
     changed = any(r.status != "unchanged" for r in results)
     return JSONResponse(body.model_dump(), status_code=201 if changed else 200)
+
+
+async def _watch_disconnect(request: Request, gone: threading.Event) -> None:
+    """Set `gone` when the client disconnects. Called once the body has been read: the server's
+    next message is then `http.disconnect`, sent when the connection closes (or the response
+    is complete, by which time this task is cancelled)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            gone.set()
+            return
 
 
 @router.get(

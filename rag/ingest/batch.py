@@ -2,10 +2,11 @@
 
 A file whose size and mtime are the ones stored for its source is not read at all (the caller
 decides that, with `stat_of` and `FileState`); every other file is read, hashed, and — unless its
-hash is the stored one — decoded, normalised, chunked and fingerprinted (`prepare`). That work is
-per file and independent, so `load_files` can spread it over a `ProcessPoolExecutor`; results come
-back in job order, at most a few jobs ahead of the consumer (memory stays bounded when embedding,
-in the main process, is the slower side).
+hash is the stored one — decoded, normalised, chunked and fingerprinted (`prepare`). With a
+`Sandbox`, `prepare` runs in a limited child process per file, several at once when asked to (a
+file that needs too much time or memory fails alone, the ingest goes on); results come back in
+job order, at most a few jobs ahead of the consumer (memory stays bounded when embedding, in the
+main process, is the slower side). Without one, files are prepared here, one at a time.
 
 A file's modification time is trusted to reveal a later change only when it is older than the
 moment of the `stat` by `RACY_NS`: a file written again within one timestamp tick of being read
@@ -15,19 +16,20 @@ next time instead.
 
 from __future__ import annotations
 
+import functools
 import logging
-import multiprocessing
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rag.errors import DocumentError, NotFound
+from rag.ingest.limits import DEFAULT_LIMITS, ParseLimits
 from rag.ingest.pipeline import Prepared, content_hash, prepare, read_file
+from rag.ingest.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ class FileJob:
     chunk_overlap: int
     max_bytes: int
     metadata: dict[str, Any] = field(default_factory=dict)  # the user's, for every file
+    limits: ParseLimits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True)
@@ -80,23 +83,24 @@ class Loaded:
     error: str = ""
 
 
-def load_file(job: FileJob) -> Loaded:
-    """Read, hash and (when changed) prepare one file. Never raises: one bad file fails alone."""
+def load_file(job: FileJob, sandbox: Sandbox | None = None) -> Loaded:
+    """Read, hash and (when changed) prepare one file, in a `sandbox` process when given. Never
+    raises: one bad file fails alone."""
     try:
         data = read_file(job.path, job.max_bytes)
         if content_hash(data, job.metadata) == job.previous:
             return Loaded(job)
-        return Loaded(
-            job,
-            prepare(
-                job.source,
-                data,
-                chunk_size=job.chunk_size,
-                chunk_overlap=job.chunk_overlap,
-                max_bytes=job.max_bytes,
-                metadata=job.metadata,
-            ),
+        call = functools.partial(
+            prepare,
+            job.source,
+            data,
+            chunk_size=job.chunk_size,
+            chunk_overlap=job.chunk_overlap,
+            max_bytes=job.max_bytes,
+            metadata=job.metadata,
+            limits=job.limits,
         )
+        return Loaded(job, sandbox.run(job.source, call) if sandbox else call())
     except (DocumentError, NotFound) as exc:
         return Loaded(job, error=str(exc))
     except OSError as exc:  # unreadable (permissions, I/O error, vanished)
@@ -106,30 +110,35 @@ def load_file(job: FileJob) -> Loaded:
         return Loaded(job, error=f"{job.path}: cannot be prepared ({type(exc).__name__}: {exc})")
 
 
-def load_files(jobs: Sequence[FileJob], workers: int = 0) -> Iterator[Loaded]:
-    """`load_file` of every job, in job order; with `workers` > 1 (and several jobs) in that
-    many worker processes. A pool that breaks (a worker killed) leaves the rest to this process."""
-    if workers <= 1 or len(jobs) < 2:
+def load_files(
+    jobs: Sequence[FileJob], workers: int = 0, sandbox: Sandbox | None = None
+) -> Iterator[Loaded]:
+    """`load_file` of every job, in job order.
+
+    With a `sandbox`, files are prepared in its processes, `max(1, workers)` at once (threads
+    here read the files and wait for the processes), up to `WINDOW_PER_WORKER` jobs per worker
+    ahead of the consumer: the next files parse while the caller embeds. Without one, one at a
+    time in this process.
+    """
+    if sandbox is None:
         yield from map(load_file, jobs)
         return
-    # spawn, not fork: the parent runs threads (query batcher, BLAS) whose locks a fork would copy
-    context = multiprocessing.get_context("spawn")
-    done = 0
+    parallel = max(1, workers)
+    pool = ThreadPoolExecutor(parallel, thread_name_prefix="rag-parse")
     try:
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
-            pending: deque[Future[Loaded]] = deque()
-            queued = iter(jobs)
+        pending: deque[Future[Loaded]] = deque()
+        queued = iter(jobs)
+
+        def submit() -> None:
             for job in queued:
-                pending.append(pool.submit(load_file, job))
-                if len(pending) >= WINDOW_PER_WORKER * workers:
-                    break
-            while pending:
-                loaded = pending.popleft().result()
-                for job in queued:  # keep the window full
-                    pending.append(pool.submit(load_file, job))
-                    break
-                done += 1
-                yield loaded
-    except BrokenProcessPool:
-        log.warning("the ingest worker pool broke; preparing the remaining files in-process")
-        yield from map(load_file, jobs[done:])
+                pending.append(pool.submit(load_file, job, sandbox))
+                return
+
+        for _ in range(WINDOW_PER_WORKER * parallel):
+            submit()
+        while pending:
+            loaded = pending.popleft().result()
+            submit()  # keep the window full
+            yield loaded
+    finally:  # the consumer may stop early: drop what has not started
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -14,6 +14,7 @@ import re
 
 from rag.ingest.decode import decode_bytes
 from rag.ingest.formats.base import Loaded, first_line_title
+from rag.ingest.limits import DEFAULT_LIMITS, ParseLimits
 from rag.ingest.normalize import normalize_lines
 
 _SNIFF = 4096  # the declaration is in the head; look no further
@@ -23,7 +24,7 @@ _XML_ENCODING = re.compile(rb"^\s*<\?xml\b[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9_
 _TABLE_RULE = re.compile(r"^\s*\|?(?:\s*:?-+:?\s*\|)+\s*:?-*:?\s*$")
 
 
-def load(source: str, data: bytes) -> Loaded:
+def load(source: str, data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Loaded:
     """Decode the page and extract its main content and title."""
     html, encoding = decode_bytes(data, source, declared_charset(data))
     text, title = _extract(html)
