@@ -43,8 +43,11 @@ def _make_serve(*args: str, **env: str) -> str:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     clean.pop("HOST", None)
     clean.pop("PORT", None)
+    # under `make test` the parent make's flags would make this one print directory lines
+    for var in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
+        clean.pop(var, None)
     out = subprocess.run(
-        ["make", "-n", "serve", *args],  # -n: print the commands, run nothing
+        ["make", "-n", "--no-print-directory", "serve", *args],  # -n: print, run nothing
         cwd=ROOT,
         env={**clean, **env},
         capture_output=True,
