@@ -34,6 +34,9 @@ from rag.index.arrays import concat_ranges, csr_pointer, decode_strings, encode_
 K1 = 1.5
 B = 0.75
 _PAIR_BLOCK = 1 << 23  # tokens turned into (row, term) pairs at a time when building
+# A query term in more than 1/PRUNE_HEAVY_SHARE of a segment's rows is "heavy": `Postings.top`
+# first tries to answer without reading its postings in full (see `_top_pruned`).
+PRUNE_HEAVY_SHARE = 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +81,8 @@ class Postings:
     fwd_ptr: np.ndarray  # int64 (n + 1,): distinct terms of row r are [fwd_ptr[r], fwd_ptr[r + 1])
     fwd_terms: np.ndarray  # int32 (nnz,): local term ids, ascending within a row
     doc_len: np.ndarray  # int32 (n,): number of tokens of each row
+    term_max_tf: np.ndarray  # int32 (V,): largest tf in each term's postings  } bound a term's
+    term_min_len: np.ndarray  # int32 (V,): shortest row in its postings        } contribution
 
     ARRAYS: ClassVar[tuple[str, ...]] = (
         "terms_blob",
@@ -88,6 +93,8 @@ class Postings:
         "fwd_ptr",
         "fwd_terms",
         "doc_len",
+        "term_max_tf",
+        "term_min_len",
     )
 
     @classmethod
@@ -140,15 +147,26 @@ class Postings:
         blob, off = encode_strings(terms)
         order = np.argsort(tids, kind="stable")  # rows stay ascending within each term
         tf_dtype = np.uint16 if tf.size == 0 or int(tf.max()) <= 0xFFFF else np.int32
+        post_ptr = csr_pointer(df)
+        post_rows = rows[order].astype(np.int32)
+        post_tf = tf[order].astype(tf_dtype)
+        doc_len = np.asarray(doc_len, dtype=np.int32)
+        starts = post_ptr[:-1]  # every term has a posting: reduceat sees no empty range
         return cls(
             terms_blob=blob,
             terms_off=off,
-            post_ptr=csr_pointer(df),
-            post_rows=rows[order].astype(np.int32),
-            post_tf=tf[order].astype(tf_dtype),
+            post_ptr=post_ptr,
+            post_rows=post_rows,
+            post_tf=post_tf,
             fwd_ptr=csr_pointer(np.bincount(rows, minlength=n_rows)),
             fwd_terms=tids.astype(np.int32),
-            doc_len=np.asarray(doc_len, dtype=np.int32),
+            doc_len=doc_len,
+            term_max_tf=np.maximum.reduceat(post_tf, starts).astype(np.int32)
+            if len(post_tf)
+            else np.zeros(0, np.int32),
+            term_min_len=np.minimum.reduceat(doc_len[post_rows], starts).astype(np.int32)
+            if len(post_tf)
+            else np.zeros(0, np.int32),
         )
 
     @property
@@ -214,12 +232,27 @@ class Postings:
         ties by row; only rows where `allowed` (bool, per row) is true, if given.
 
         `query` is the query's tokens, or `stats.query(tokens)` computed once for all segments.
+        Exact; a query mixing rare and very common terms is answered without reading the common
+        terms' postings in full when their bounded contribution cannot reach the top `n`.
         """
         q = stats.query(query) if not isinstance(query, BM25Query) else query
         ids = self.term_ids(q.terms)
         known = ids >= 0
         if q.avgdl == 0 or not known.any():  # avgdl 0: no live token, no live row can match
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        df = np.where(known, self.post_ptr[ids + 1] - self.post_ptr[ids], 0)
+        heavy = df * PRUNE_HEAVY_SHARE > self.n_rows
+        light = known & ~heavy
+        if heavy.any() and light.any() and df[light].sum() * 4 < df[heavy].sum():
+            pruned = self._top_pruned(q, ids, heavy, light, n, allowed)
+            if pruned is not None:
+                return pruned
+        return self._top_full(q, ids, known, n, allowed)
+
+    def _top_full(
+        self, q: BM25Query, ids: np.ndarray, known: np.ndarray, n: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n by accumulating every query term's postings."""
         lo, hi = self.post_ptr[ids[known]], self.post_ptr[ids[known] + 1]
         idx = concat_ranges(lo, hi)  # all query terms' postings, term after term
         rows = self.post_rows[idx]
@@ -238,12 +271,48 @@ class Postings:
         pick = top_n(scores, cand, n)
         return cand[pick].astype(np.int64), scores[pick]
 
+    def _top_pruned(
+        self,
+        q: BM25Query,
+        ids: np.ndarray,
+        heavy: np.ndarray,
+        light: np.ndarray,
+        n: int,
+        allowed: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Top-n from the rows the light (rarer) terms hit, if provably exact; else None.
+
+        Those rows are scored in full (heavy terms looked up by binary search). A row no light
+        term hits scores at most the sum of the heavy terms' upper bounds (largest tf, shortest
+        row of each term's postings); when that sum is below the n-th best candidate, no such row
+        can enter the top n (nor tie with it), and the heavy postings need not be read.
+        """
+        lo, hi = self.post_ptr[ids[light]], self.post_ptr[ids[light] + 1]
+        cand = np.unique(self.post_rows[concat_ranges(lo, hi)]).astype(np.int64)
+        if allowed is not None:
+            cand = cand[allowed[cand]]
+        if len(cand) < n:
+            return None
+        tids = ids[heavy]
+        max_tf = self.term_max_tf[tids].astype(np.float64)
+        norm = K1 * (1.0 - B + B * self.term_min_len[tids] / q.avgdl)
+        bound = float((q.weights[heavy] * max_tf / (max_tf + norm)).sum())
+        scores = self._scores(q, cand)
+        pick = top_n(scores, cand, n)
+        # a margin for rounding: the bound is computed in another order than the scores
+        if not np.float32(bound * (1 + 1e-6) + 1e-12) < scores[pick[-1]]:
+            return None
+        return cand[pick], scores[pick]
+
     def scores(
         self, query: Sequence[str] | BM25Query, rows: np.ndarray, stats: CollectionStats
     ) -> np.ndarray:
         """BM25 scores (float32) of the given rows; cost grows with `len(rows)`, not the segment."""
         q = stats.query(query) if not isinstance(query, BM25Query) else query
-        rows = np.asarray(rows, dtype=np.int64)
+        return self._scores(q, np.asarray(rows, dtype=np.int64))
+
+    def _scores(self, q: BM25Query, rows: np.ndarray) -> np.ndarray:
+        """Scores of given rows: each term's postings searched for them, term after term."""
         out = np.zeros(len(rows), dtype=np.float64)
         if q.avgdl == 0 or not len(rows):
             return out.astype(np.float32)

@@ -111,3 +111,57 @@ def test_large_term_frequencies_do_not_overflow() -> None:
     assert postings.row_terms(0) == {"a": 70_000}
     small = Postings.build(encode_tokens([["a"] * 3]))
     assert small.post_tf.dtype == np.uint16
+
+
+def full_ranking(
+    postings: Postings,
+    query: list[str],
+    stats: CollectionStats,
+    n: int,
+    allowed: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-n by scoring every row (the reference the pruned search must equal)."""
+    scores = postings.scores(query, np.arange(postings.n_rows), stats)
+    ok = scores > 0 if allowed is None else (scores > 0) & allowed
+    rows = np.flatnonzero(ok)
+    order = rows[np.lexsort((rows, -scores[rows]))][:n]
+    return order, scores[order]
+
+
+def test_queries_with_very_common_terms_skip_their_postings_and_stay_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(5)
+    docs = []
+    for _ in range(3000):
+        doc = ["common"] * int(rng.integers(1, 4)) + ["filler"] * int(rng.integers(0, 20))
+        doc += ["mid"] * int(rng.integers(1, 3)) if rng.random() < 0.04 else []
+        doc += ["rare"] if rng.random() < 0.015 else []
+        doc += ["semi"] * int(rng.integers(1, 6)) if rng.random() < 0.08 else []
+        docs.append(doc)
+    postings = Postings.build(encode_tokens(docs))
+    stats = CollectionStats.of([(postings, None)])
+    full_calls: list[int] = []
+    full = Postings._top_full
+
+    def counted(self: Postings, *args: object) -> tuple[np.ndarray, np.ndarray]:
+        full_calls.append(1)
+        return full(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Postings, "_top_full", counted)
+    allowed = rng.random(len(docs)) < 0.7
+    for query, n, mask, pruned in [
+        (["mid", "common"], 10, None, True),
+        (["rare", "common", "filler", "rare"], 10, None, True),
+        (["common", "mid", "filler"], 20, allowed, True),
+        (["rare", "common"], 100, None, False),  # fewer rare rows than n: common-only rows count
+        (["common", "filler"], 10, None, False),  # nothing light to start from
+        # "semi" is heavy but weighty: its bound reaches the rare rows' scores, so it is read
+        (["rare", "semi"], 25, None, False),
+    ]:
+        full_calls.clear()
+        rows, scores = postings.top(query, n, stats, mask)
+        want_rows, want_scores = full_ranking(postings, query, stats, n, mask)
+        np.testing.assert_array_equal(rows, want_rows)
+        np.testing.assert_array_equal(scores, want_scores)
+        assert (not full_calls) == pruned, query

@@ -4,6 +4,8 @@ scratch from the live rows; changes are copy-on-write; the manifest persists the
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -266,3 +268,20 @@ def test_sample_estimates_the_median() -> None:
     small = sset.sample(k=5)
     assert all(len(r) <= 5 for _, r, _ in small)
     assert sum(w * len(r) for _, r, w in small) == pytest.approx(len(sset))
+
+
+def test_empty_set_searches_and_round_trips(tmp_path: Path) -> None:
+    empty = SegmentSet()
+    assert len(empty.search_lexical(["w1"], 5)) == 0
+    assert len(empty.search_dense(np.ones(DIM, np.float32), 5)) == 0
+    empty.save(tmp_path, generation=0)
+    assert SegmentSet.load(tmp_path, 0).seg_ids == ()
+
+
+def test_segment_modules_import_nothing_above_the_index_layer() -> None:
+    code = (
+        "import sys, rag.index.segments, rag.index.segment, rag.index.bm25, rag.index.container\n"
+        "bad = [m for m in sys.modules if m.startswith(('rag.retrieve', 'rag.engine', 'rag.answer'))]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
