@@ -193,7 +193,7 @@ class SegmentSet:
         if not old or not old <= set(self.seg_ids):
             raise ValueError(f"with_merged: unknown segments {sorted(old - set(self.seg_ids))}")
         seg_id = seg_id or new_segment_id()
-        if seg_id in self.seg_ids and seg_id not in old:
+        if seg_id in self.seg_ids:  # an old segment's id too: its file holds the old rows
             raise ValueError(f"segment id {seg_id} is already in the set")
         ids = new_segment.chunk_ids
         known = np.zeros(len(ids), dtype=bool)
@@ -332,7 +332,10 @@ class SegmentSet:
 
     def save(self, directory: Path, generation: int) -> None:
         """Write every segment not yet on disk, then the manifest (atomically, last: a reader
-        of the directory sees the old manifest and its files, or the new one and its files)."""
+        of the directory sees the old manifest and its files, or the new one and its files).
+
+        A segment whose file exists is not rewritten (segments are immutable): segment ids must
+        never be reused for other content, which `new_segment_id` guarantees."""
         listed = []
         parts: dict[str, np.ndarray] = {}
         for e in self.entries:

@@ -182,6 +182,8 @@ def test_changes_are_copy_on_write() -> None:
         s2.with_merged(["zz"], merged)
     with pytest.raises(ValueError, match="lack"):
         s1.with_merged(["a"], merged)  # holds b's chunks too
+    with pytest.raises(ValueError, match="already in the set"):
+        s3.with_merged(["a", "b"], merged, "a")  # the file seg-a.seg holds a's rows
 
 
 def test_merge_commit_carries_over_deletes_and_reused_ids() -> None:
