@@ -51,9 +51,10 @@ SEGMENT_KIND = "segment"
 # HNSW above. Build-time settings, passed to `build`/`merge` to override.
 HNSW_MIN_ROWS = 20_000
 # Graph degree and build/search beam widths: recall@10 vs exact ≥ 0.98 on clustered 512-d
-# vectors at 30k rows (tests/index/test_hnsw.py prints what it measures; 0.997 at 100k in
-# benchmarks/bench_segments.py). M=32 reached the same recall there but built ~3x slower, and
-# every merge into an HNSW segment rebuilds its graph.
+# vectors up to 200k rows (1.0 at 30k in tests/index/test_hnsw.py; 0.996 at 100k and 0.988 at
+# 200k on benchmarks/bench_segments.py's data, but 0.95 at 300k and 0.60 at 1M: the merge policy
+# caps segments at `segments.MERGE_MAX_ROWS`). M=32 reached the same recall at 30k but built ~3x
+# slower, and every merge into an HNSW segment rebuilds its graph.
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128

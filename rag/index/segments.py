@@ -44,6 +44,10 @@ MERGE_TIER_FACTOR = 10
 MERGE_FLOOR_ROWS = 1_000
 # A segment with at least this share of its rows tombstoned is rewritten on its own.
 MERGE_MAX_DEAD_SHARE = 0.5
+# No merge makes a segment larger than this: one HNSW graph's recall@10 falls with its size
+# (benchmarks/bench_segments.py data, M=16, efConstruction=80, efSearch=128: 0.996 at 100k rows,
+# 0.988 at 200k, 0.952 at 300k, 0.60 at 1M), while searching several graphs costs ~1-2 ms each.
+MERGE_MAX_ROWS = 200_000
 
 
 def new_segment_id() -> str:
@@ -410,15 +414,18 @@ def pick_merge(
     min_segments: int = MERGE_MIN_SEGMENTS,
     factor: int = MERGE_TIER_FACTOR,
     floor: int = MERGE_FLOOR_ROWS,
+    max_rows: int = MERGE_MAX_ROWS,
     max_dead_share: float = MERGE_MAX_DEAD_SHARE,
 ) -> tuple[int, ...]:
     """Tiered merge policy: which segments (indices into `sizes`, live rows each) to merge now.
 
     Segments fall in tiers by size (≤ floor, ≤ floor·factor, …); the lowest tier holding at
     least `min_segments` segments has its `min_segments` smallest merged — so every row is
-    rewritten about log_factor(N / floor) times over its life, not once per write. Failing that,
-    the segment with the largest tombstoned share, if at least `max_dead_share`, is rewritten on
-    its own (reclaims space and dead postings). Empty: nothing to do.
+    rewritten about log_factor(N / floor) times over its life, not once per write. A merge never
+    exceeds `max_rows` rows: it takes fewer of the smallest (at least two), and segments of
+    `max_rows` or more are not merged again. Failing all that, the segment with the largest
+    tombstoned share, if at least `max_dead_share`, is rewritten on its own (reclaims space and
+    dead postings). Empty: nothing to do.
     """
 
     def tier(size: int) -> int:
@@ -426,11 +433,21 @@ def pick_merge(
 
     by_tier: dict[int, list[int]] = {}
     for i, size in enumerate(sizes):
-        by_tier.setdefault(tier(size), []).append(i)
+        if size < max_rows:
+            by_tier.setdefault(tier(size), []).append(i)
     for t in sorted(by_tier):
-        members = by_tier[t]
-        if len(members) >= min_segments:
-            return tuple(sorted(sorted(members, key=lambda i: (sizes[i], i))[:min_segments]))
+        members = sorted(by_tier[t], key=lambda i: (sizes[i], i))
+        if len(members) < min_segments:
+            continue
+        picked: list[int] = []
+        total = 0
+        for i in members[:min_segments]:
+            if total + sizes[i] > max_rows:
+                break
+            picked.append(i)
+            total += sizes[i]
+        if len(picked) >= 2:
+            return tuple(sorted(picked))
     if dead is not None:
         shares = [d / (s + d) if s + d else 0.0 for s, d in zip(sizes, dead, strict=True)]
         worst = max(range(len(shares)), key=lambda i: shares[i], default=None)

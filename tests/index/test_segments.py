@@ -244,6 +244,11 @@ def test_tiered_merge_policy() -> None:
     assert pick_merge(sizes) == tuple(range(9, 17))
     assert pick_merge([5_000] * 8 + [500_000]) == tuple(range(8))
     assert pick_merge([5_000, 50_000, 500_000]) == ()
+    # never past max_rows: fewer of the smallest, and full segments stay as they are
+    assert pick_merge([60_000] * 8 + [20_000]) == (0, 1, 2, 8)  # 20k + 3 × 60k = 200k
+    assert pick_merge([60_000] * 8, max_rows=150_000) == (0, 1)
+    assert pick_merge([200_000] * 9 + [900_000]) == ()
+    assert pick_merge([150_000] * 8, max_rows=200_000) == ()  # not even two fit
     # nothing tiered, but a mostly deleted segment is rewritten alone
     assert pick_merge([900, 10_000], dead=[100, 12_000]) == (1,)
     assert pick_merge([900, 10_000], dead=[100, 1_000]) == ()
