@@ -75,3 +75,8 @@ class DenseIndex:
     def scores(self, query: np.ndarray) -> np.ndarray:
         """Cosine of one query against every row (cheap for flat indexes; used for fusion)."""
         return self._matrix @ query.astype(np.float32)
+
+    def scores_of(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Cosine (float32) of one query against the given rows only: the sentences of a search's
+        candidate chunks, never the whole matrix."""
+        return self._matrix[rows].astype(np.float32, copy=False) @ query.astype(np.float32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -16,6 +17,7 @@ from rag.retrieve.rerank import Candidate, Reranker
 from rag.retrieve.snapshot import Snapshot
 
 SENTENCE_BLEND = 0.5
+MEDIAN_SAMPLE = 1024  # chunks whose median dense score stands for the collection's (`gap`)
 
 
 @dataclass(frozen=True)
@@ -24,8 +26,8 @@ class Hit:
 
     row: int
     score: float
-    dense: float  # cosine of query and chunk
-    gap: float  # cosine above the median cosine of the query to the searched chunks
+    dense: float  # mean of the chunk's cosine and its best sentence's cosine to the query
+    gap: float  # dense score above its median over (a fixed sample of) the searched chunks
     lexical: float  # BM25 score
     coverage: float | None  # share of the query's IDF mass (evidence tokens) found in the chunk
     evidence: float = 1.0  # share of the query's IDF mass that can match the corpus at all
@@ -81,28 +83,28 @@ def retrieve(
 ) -> list[Hit]:
     """Top-`k` hits for `query`, optionally only among `rows`.
 
-    Candidates are the dense top-`candidates` ∪ the lexical top-`candidates`; they are ranked by
-    a weighted sum of max-normalised dense and BM25 scores (measured better than equal-weight RRF,
-    which ranks below BM25 alone on CMRC: see README). The lexical weight is scaled by the share
-    of the question's IDF mass that can match the corpus at all: an English question over
-    Chinese text matches only its numbers, which must not outvote the dense channel.
+    Candidates are the top-`candidates` chunks by chunk cosine ∪ the lexical top-`candidates`;
+    only they get the blended dense score (chunk cosine and best sentence cosine), so sentence
+    vectors are read for the pool alone, never searched. They are ranked by a weighted sum of
+    max-normalised dense and BM25 scores (measured better than equal-weight RRF, which ranks
+    below BM25 alone on CMRC: see README). The lexical weight is scaled by the share of the
+    question's IDF mass that can match the corpus at all: an English question over Chinese text
+    matches only its numbers, which must not outvote the dense channel.
     """
     if len(snap) == 0 or (rows is not None and len(rows) == 0):
         return []
+    # The chunk-level dense search (an exact scan here; an ANN index approximates its top rows).
     chunk_cos = snap.dense.scores(query.vector)
-    sent_cos = snap.sentences.scores(query.vector)
-    # A chunk's dense score: the mean of its own cosine and its best sentence's cosine. Whole
-    # chunks carry topic; single sentences match short questions far more sharply.
-    best_sent = np.full(len(snap), -np.inf, dtype=np.float32)
-    if len(sent_cos):
-        np.maximum.at(best_sent, snap.sent_owner, sent_cos)
-    best_sent = np.where(np.isinf(best_sent), chunk_cos, best_sent)  # a chunk without sentences
-    dense_all = SENTENCE_BLEND * best_sent + (1.0 - SENTENCE_BLEND) * chunk_cos
     lex_all = snap.lexical.scores(query.terms)
-    median = float(np.median(dense_all if rows is None else dense_all[rows]))
-    dense_top = top_rows(dense_all, candidates, rows)
+    dense_top = top_rows(chunk_cos, candidates, rows)
     lex_top = [r for r in top_rows(lex_all, candidates, rows) if lex_all[r] > 0]
-    pool = list(dict.fromkeys(dense_top + lex_top))
+    pool = np.array(list(dict.fromkeys(dense_top + lex_top)), dtype=np.int64)
+    dense, sent_rows, sent_cos = _blended(snap, query.vector, pool, chunk_cos)
+    cosine_of = dict(zip(sent_rows.tolist(), sent_cos.tolist(), strict=True))
+    # `gap` compares with the collection's typical chunk: a fixed sample stands for all rows.
+    sample = median_sample(len(snap) if rows is None else rows)
+    median = float(np.median(_blended(snap, query.vector, sample, chunk_cos)[0]))
+    pool_dense = {int(r): float(d) for r, d in zip(pool, dense, strict=True)}
     idf = evidence_idf(snap.lexical, query)
     total = sum(idf.values())
     # Translations are weaker evidence than the question's own words: the share of the question
@@ -111,25 +113,24 @@ def retrieve(
     share = sum(own.values()) / (sum(snap.lexical.idf(query.tokens).values()) or 1.0)
     w_lex = lexical_weight * share
     fused = score_fusion(
-        [{r: float(dense_all[r]) for r in pool}, {r: float(lex_all[r]) for r in pool}],
-        [1.0 - w_lex, w_lex],
+        [pool_dense, {r: float(lex_all[r]) for r in pool_dense}], [1.0 - w_lex, w_lex]
     )
     depth = max(k, rerank_depth) if reranker is not None else k
-    best = sorted(pool, key=lambda r: -fused.get(r, 0.0))[:depth]
+    best = sorted(pool_dense, key=lambda r: -fused.get(r, 0.0))[:depth]
     hits = []
     for r in best:
         folded = snap.folded(r)
         cov = sum(w for t, w in idf.items() if t in folded) / total if total > 0 else None
         sents = tuple(
-            (int(snap.sent_starts[j]), int(snap.sent_ends[j]), float(sent_cos[j]))
+            (int(snap.sent_starts[j]), int(snap.sent_ends[j]), cosine_of[int(j)])
             for j in snap.sentences_of(r)
         )
         hits.append(
             Hit(
                 row=r,
                 score=fused.get(r, 0.0),
-                dense=float(dense_all[r]),
-                gap=float(dense_all[r]) - median,
+                dense=pool_dense[r],
+                gap=pool_dense[r] - median,
                 lexical=float(lex_all[r]),
                 coverage=cov,
                 evidence=share,
@@ -147,6 +148,51 @@ def retrieve(
             tail = [dataclasses.replace(h, score=h.score * scale) for h in tail]
         hits = head + tail
     return hits[:k]
+
+
+def median_sample(population: int | np.ndarray) -> np.ndarray:
+    """A fixed random sample of at most `MEDIAN_SAMPLE` rows: of `range(population)`, or of the
+    given rows (all of them when there are no more). Seeded, so a query's `gap` does not move
+    between two searches of one snapshot."""
+    if isinstance(population, int):
+        return _sample_of_all(population)
+    if len(population) <= MEDIAN_SAMPLE:
+        return np.asarray(population, dtype=np.int64)
+    pick = np.random.default_rng(0).choice(len(population), MEDIAN_SAMPLE, replace=False)
+    return np.asarray(population, dtype=np.int64)[np.sort(pick)]
+
+
+@lru_cache(maxsize=4)
+def _sample_of_all(n: int) -> np.ndarray:
+    """`median_sample(n)`, kept: every unfiltered search of a snapshot draws the same rows."""
+    if n <= MEDIAN_SAMPLE:
+        sample = np.arange(n, dtype=np.int64)
+    else:
+        sample = np.sort(np.random.default_rng(0).choice(n, MEDIAN_SAMPLE, replace=False))
+    sample.flags.writeable = False  # shared by every caller
+    return sample
+
+
+def _blended(
+    snap: Snapshot, vector: np.ndarray, rows: np.ndarray, chunk_cos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The dense score of each of `rows` (the mean of its chunk cosine and its best sentence's
+    cosine: whole chunks carry topic, single sentences match short questions far more sharply),
+    the indices of their sentences and those sentences' cosines. Only these rows' sentence
+    vectors are read."""
+    lo = np.searchsorted(snap.sent_owner, rows)
+    hi = np.searchsorted(snap.sent_owner, rows + 1)
+    counts = hi - lo
+    # The sentence indices of all `rows`, in order: lo[i], ..., hi[i] - 1 for each row i.
+    starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
+    idx = starts + np.arange(int(counts.sum()), dtype=np.int64)
+    cos = snap.sentences.scores_of(vector, idx)
+    best = np.full(len(rows), -np.inf, dtype=np.float32)
+    np.maximum.at(best, np.repeat(np.arange(len(rows)), counts), cos)
+    own = chunk_cos[rows]
+    best = np.where(np.isinf(best), own, best)  # a chunk without sentences: its own cosine
+    dense = SENTENCE_BLEND * best + (1.0 - SENTENCE_BLEND) * own
+    return dense, idx, cos
 
 
 def candidates_of(snap: Snapshot, hits: Sequence[Hit]) -> list[Candidate]:
