@@ -16,18 +16,29 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from rag.config import Settings
-from rag.errors import InputError, NotFound, RagError
+from rag.errors import ConfigError, InputError, NotFound, RagError
 from rag.ingest.loaders import supported_suffixes
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """The settings: `RAG_*` variables, then the flags given; `ConfigError` naming each invalid
+    value (a flag such as `--port 0`, or a variable), never a validation traceback."""
     overrides: dict[str, Any] = {}
     for name in ("index_dir", "embedder", "host", "port"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None
 
 
 def _engine(args: argparse.Namespace) -> Any:

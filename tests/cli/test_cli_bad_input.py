@@ -347,3 +347,15 @@ def test_eval_bad_file_is_a_clear_error(ingested: Path, tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert proc.stderr.startswith("error: ") and "qa.jsonl:2" in proc.stderr
     assert "traceback" not in proc.stderr.lower()
+
+
+def test_invalid_setting_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "i")
+    bad_flag = rag(["serve", "--port", "0"], env)
+    assert bad_flag.returncode == 1
+    assert "Traceback" not in bad_flag.stderr
+    assert "error: invalid settings: port" in bad_flag.stderr
+    bad_env = rag(["info"], cli_env(tmp_path / "i", RAG_TOP_K="abc"))
+    assert bad_env.returncode == 1
+    assert "Traceback" not in bad_env.stderr
+    assert "top_k" in bad_env.stderr and "'abc'" in bad_env.stderr
