@@ -12,7 +12,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -20,6 +20,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sse_client import sse_events
 
 from rag.embed.base import Embedder
 from rag.engine import Engine, SearchResult
@@ -57,23 +58,6 @@ def server(engine: Engine, uvicorn_server: ServerFactory) -> Iterator[str]:
     """A server with the default settings."""
     with uvicorn_server(engine) as (base, _):
         yield base
-
-
-def sse_events(lines: Iterable[str]) -> Iterator[tuple[str | None, str]]:
-    """(event name, data) of each server-sent event, from the lines as a client splits them."""
-    name: str | None = None
-    data: list[str] = []
-    for line in lines:
-        if line == "":
-            if data:
-                yield name, "\n".join(data)
-            name, data = None, []
-        elif line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].removeprefix(" "))
-    if data:
-        yield name, "\n".join(data)
 
 
 # --- one client's bad text ----------------------------------------------------------------------

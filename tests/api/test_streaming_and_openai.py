@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from sse_client import sse_events
 
 from rag.engine import Engine
 
@@ -45,23 +46,6 @@ def client(server: Server) -> openai.OpenAI:
 
 
 # --- SSE helpers --------------------------------------------------------------------------------
-def sse_events(lines: Iterator[str]) -> Iterator[tuple[str | None, str]]:
-    """(event name, data) for each server-sent event, as the lines arrive."""
-    name: str | None = None
-    data: list[str] = []
-    for line in lines:
-        if line == "":
-            if data:
-                yield name, "\n".join(data)
-            name, data = None, []
-        elif line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].removeprefix(" "))
-    if data:
-        yield name, "\n".join(data)
-
-
 def stream_ask(base: str, question: str, **extra: Any) -> tuple[httpx.Response, list[Any]]:
     with httpx.stream(
         "POST",
