@@ -478,8 +478,8 @@
         el("td", { text: d.title || md.title || "" }),
         el("td", { class: "source-cell", text: d.source }),
         el("td", { text: md.issuer || "" }),
-        el("td", { text: md.doc_number || "" }),
-        el("td", { text: md.date || "" }),
+        el("td", { class: "nowrap", text: md.doc_number || "" }),
+        el("td", { class: "nowrap", text: md.date || "" }),
         el("td", { class: "num", text: String(d.chunks) }),
         el("td", {}, el("button", { type: "button", class: "danger", text: t("delete"),
           "aria-label": t("deleteLabel", d.source), onclick: () => removeDocument(d) }))));
