@@ -242,7 +242,12 @@ async def get_document(doc_id: DocId, engine: EngineDep) -> DocumentInfoOut:
 )
 async def get_document_text(doc_id: DocId, engine: EngineDep) -> DocumentTextOut:
     """One document's stored text, metadata and page spans (404 if absent): what a citation's
-    `start`/`end` point into, so that a client can show the quoted span in its document."""
+    `start`/`end` point into, so that a client can show the quoted span in its document.
+
+    `text[start:end]` of a citation is its `quote` and of a passage its `text` (offsets count
+    Unicode code points). Needs a read key (`Authorization: Bearer <key>`) when keys are
+    configured, like every read.
+    """
 
     def read() -> tuple[DocumentInfo, str]:
         # Two reads: an update landing between them is seen as a text of another length or

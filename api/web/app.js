@@ -319,7 +319,8 @@
       notices.append(el("p", { class: "notice warning", "data-code": w.code },
         el("strong", { text: `${t("warning")} (${w.code}): ` }), w.message));
     }
-    if (a.dropped_citations) notices.append(el("p", { class: "notice warning", text: t("dropped", a.dropped_citations) }));
+    const codes = new Set((a.warnings || []).map((w) => w.code));
+    if (a.dropped_citations && !codes.has("citations_dropped")) notices.append(el("p", { class: "notice warning", text: t("dropped", a.dropped_citations) }));
     if ((a.unsupported_sentences || []).length) {
       notices.append(el("div", { class: "notice warning" }, el("p", { text: t("unsupported") }),
         el("ul", {}, ...a.unsupported_sentences.map((s) => el("li", { text: s })))));

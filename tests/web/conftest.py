@@ -9,20 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
-import uvicorn
 from ingest.samples import gazette_pdf
-from web.site import Site
+from web.site import Site, start_server, stop_server
 
-from api.app import create_app
-from api.server import server_config
 from rag.config import Settings
 from rag.engine import Engine, Upload
 
@@ -39,14 +33,6 @@ ASTRAL_DOC = (
     "𠀀𠀁青石湖数据中心于2025年3月投入运行，共有机柜4800个，由澄江数字科技公司运营。\n\n"
     "数据中心采用液冷技术，年均电能利用效率为1.15。\n"
 )
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -83,43 +69,17 @@ def web_engine(
     engine.close()
 
 
-@dataclass
-class _Running:
-    server: uvicorn.Server
-    thread: threading.Thread
-
-
-def _start(engine: Engine, **overrides: Any) -> tuple[str, _Running]:
-    values: dict[str, Any] = {"api_keys": None, "admin_keys": None, "cors_origins": None}
-    values.update(overrides)
-    settings = Settings(index_dir=engine.settings.index_dir, port=free_port(), **values)
-    server = uvicorn.Server(server_config(create_app(settings, engine=engine), settings))
-    thread = threading.Thread(target=server.run, name="uvicorn-web", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the web test server did not start")
-        time.sleep(0.02)
-    return f"http://127.0.0.1:{settings.port}", _Running(server, thread)
-
-
-def _stop(running: _Running) -> None:
-    running.server.should_exit = True
-    running.thread.join(timeout=15)
-
-
 @pytest.fixture(scope="session")
 def site(web_engine: Engine) -> Iterator[Site]:
     """The app on a loopback port, no keys."""
-    base, running = _start(web_engine)
+    base, running = start_server(web_engine)
     yield Site(base, web_engine)
-    _stop(running)
+    stop_server(running)
 
 
 @pytest.fixture(scope="session")
 def keyed_site(web_engine: Engine) -> Iterator[Site]:
     """The same index served with a read key `read-key-1` and an admin key `admin-key-1`."""
-    base, running = _start(web_engine, api_keys="read-key-1", admin_keys="admin-key-1")
+    base, running = start_server(web_engine, api_keys="read-key-1", admin_keys="admin-key-1")
     yield Site(base, web_engine)
-    _stop(running)
+    stop_server(running)

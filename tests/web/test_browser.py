@@ -11,12 +11,21 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
-from web.site import Site
+from llm.peer import Peer, Reply
+from web.site import Site, start_server, stop_server
+
+from rag.config import Settings
+from rag.engine import Engine
+from rag.llm.openai import OpenAIChat
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page, Route
+
+expect = pytest.importorskip("playwright.sync_api", reason="needs playwright (dev extra)").expect
 
 SHOTS = os.environ.get("WEB_SCREENSHOTS")
 TIMEOUT = 60_000  # ms: a loaded 2-core machine answers in seconds, not a minute
@@ -414,3 +423,50 @@ def test_api_docs_render_with_other_hosts_blocked(
     else:
         expect(page.locator("h1", has_text="rag-zh")).to_be_visible()
         expect(page.get_by_text("/v1/documents/{doc_id}/text").first).to_be_attached()
+
+
+# --- an LLM answer: streamed sentence by sentence, warnings shown -----------------------------
+def test_llm_answer_streams_and_its_warnings_are_shown(
+    browser: Browser, web_engine: Any, use_embedder: Any, llm_peer: Peer
+) -> None:
+    good = "碳谷2023年的税收达到43.58亿元[1]。"
+    reply = good + "碳谷的产值是300亿元。[1][9]" + "月球上已经建成了三百座工厂。"
+    llm_peer.script(Reply(reply, chunk_delay=0.25))
+    settings = Settings(
+        index_dir=web_engine.settings.index_dir,
+        llm_base_url=llm_peer.base_url,
+        llm_model="peer-model",
+        api_keys=None,
+        admin_keys=None,
+        cors_origins=None,
+    )
+    llm = OpenAIChat(llm_peer.base_url, "peer-model", timeout=10.0, retries=0, backoff=0.01)
+    engine = Engine(settings, embedder=use_embedder, llm=llm)
+    base, running = start_server(engine)
+    ctx = browser.new_context(locale="zh-CN")
+    ctx.set_default_timeout(TIMEOUT)
+    outside = blocked_outside(ctx, base)
+    try:
+        page = ctx.new_page()
+        page.goto(base + "/")
+        page.fill("#question", CARBON)
+        page.press("#question", "Enter")
+        # the first checked sentence is on the page while the model is still writing
+        page.wait_for_function(
+            """() => document.getElementById('answer').textContent.includes('43.58亿元')
+                 && document.getElementById('answer-box').dataset.state === 'streaming'"""
+        )
+        expect(page.locator("#answer-box")).to_have_attribute("data-state", "done")
+        expect(page.locator("#answer-meta")).to_contain_text("大模型")
+        expect(page.locator('.notice.warning[data-code="citations_dropped"]')).to_be_visible()
+        unsupported = page.locator('.notice.warning[data-code="unsupported_sentences"]')
+        expect(unsupported).to_be_visible()
+        expect(page.locator("#notices")).to_contain_text("月球上已经建成了三百座工厂")
+        assert "月球" not in page.locator("#answer").inner_text()
+        open_citation(page, 0)
+        assert "43.58亿元" in marks_text(page)
+        assert outside == []
+    finally:
+        ctx.close()
+        stop_server(running)
+        engine.close()
