@@ -97,14 +97,14 @@ remove_new_images() {
   local id short built left
   podman rmi -f "$IMAGE" >/dev/null 2>&1 || true
   [ "${SMOKE_KEEP_CACHE:-0}" = 1 ] && return 0
-  built=" $(grep -oE -- '--> [0-9a-f]{12,64}' "$WORK/build.log" 2>/dev/null | cut -c5-16 | tr '\n' ' ') "
+  built=" $(grep -oE -- '--> [0-9a-f]{11,64}' "$WORK/build.log" 2>/dev/null | cut -c5-15 | tr '\n' ' ') "
   # a layer image goes once the images built on it are gone: newest first, a few passes
   for _ in 1 2 3 4 5; do
     left=0
     for id in $(podman images -a -q --no-trunc --sort created 2>/dev/null | awk '!seen[$0]++'); do
       case "$IMAGES_BEFORE" in *" $id "*) continue ;; esac
       short=${id#sha256:}
-      case "$built" in *" ${short:0:12} "*) ;; *) continue ;; esac
+      case "$built" in *" ${short:0:11} "*) ;; *) continue ;; esac
       podman rmi -f "$id" >/dev/null 2>&1 || left=$((left + 1))
     done
     [ "$left" = 0 ] && break

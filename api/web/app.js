@@ -29,7 +29,8 @@
       passagesUsed: (n) => `使用的段落（${n}）`, showInDoc: "在原文中查看",
       citeLabel: (n, t) => `引用 ${n}：${t}`, page: (p) => `第 ${p} 页`, pages: (a, b) => `第 ${a}–${b} 页`,
       chars: (a, b) => `字符 ${a}–${b}`, alsoIn: "相同内容也见于：", score: "得分",
-      loadingDoc: "正在读取原文…", docGone: "该文档已不存在（可能已被删除或更新）。",
+      loadingDoc: "正在读取原文…", docGone: "该文档已不存在（可能已被删除）。",
+      docChanged: "该文档在回答之后已被修改，引用位置已失效：请重新提问。",
       noDocs: "还没有文档。", docCount: (n) => `索引中有 ${n} 篇文档。`,
       delete: "删除", deleteLabel: (s) => `删除 ${s}`, confirmDelete: (s) => `确定删除“${s}”吗？此操作无法撤销。`,
       deleted: (s) => `已删除 ${s}。`, uploading: "上传中…", processing: "正在处理…",
@@ -62,7 +63,8 @@
       passagesUsed: (n) => `Passages used (${n})`, showInDoc: "Show in document",
       citeLabel: (n, t) => `Citation ${n}: ${t}`, page: (p) => `page ${p}`, pages: (a, b) => `pages ${a}–${b}`,
       chars: (a, b) => `characters ${a}–${b}`, alsoIn: "Same text also in: ", score: "score",
-      loadingDoc: "Loading the document…", docGone: "This document no longer exists (deleted or updated).",
+      loadingDoc: "Loading the document…", docGone: "This document no longer exists (deleted).",
+      docChanged: "This document changed after the answer was given, so the cited place is gone: ask again.",
       noDocs: "No documents yet.", docCount: (n) => `${n} documents in the index.`,
       delete: "Delete", deleteLabel: (s) => `Delete ${s}`, confirmDelete: (s) => `Delete "${s}"? This cannot be undone.`,
       deleted: (s) => `Deleted ${s}.`, uploading: "Uploading…", processing: "Processing…",
@@ -408,11 +410,20 @@
     return marks;
   }
 
+  // Whether the document's text still holds the passage where the answer said it was.
+  function holds(doc, passage) {
+    const { at } = utf16Offsets(doc.text);
+    return doc.text.slice(at(passage.start), at(passage.end)) === passage.text;
+  }
+
   function pagesOf(doc, start, end) {
     return (doc.pages || []).filter((p) => p.end > p.start && p.start < Math.max(end, start + 1) && p.end > start).map((p) => p.page);
   }
 
+  let openCount = 0; // a later click wins over an earlier one still loading
+
   async function openSpan(passage, start, end, page, opener) {
+    const mine = ++openCount;
     returnFocus = opener || null;
     const panel = $("source");
     panel.hidden = false;
@@ -424,8 +435,19 @@
     let doc;
     try {
       doc = await fetchDoc(passage.doc_id);
+      if (!holds(doc, passage)) { // changed since it was cached: read it again
+        docCache.delete(passage.doc_id);
+        doc = await fetchDoc(passage.doc_id);
+      }
     } catch (err) {
+      if (mine !== openCount) return;
       $("source-where").textContent = err.status === 404 ? t("docGone") : explain(err);
+      panel.dataset.state = "failed";
+      return;
+    }
+    if (mine !== openCount) return;
+    if (!holds(doc, passage)) {
+      $("source-where").textContent = t("docChanged");
       panel.dataset.state = "failed";
       return;
     }

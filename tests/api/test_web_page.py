@@ -196,3 +196,19 @@ def test_text_endpoint_is_in_the_openapi(client: TestClient) -> None:
     assert schema.endswith("/DocumentTextOut")
     # the page and the docs are not API operations
     assert "/" not in spec["paths"] and "/docs" not in spec["paths"]
+
+
+def test_page_files_are_package_data() -> None:
+    """A non-editable install (the Docker image) has the page: pyproject lists its files."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["api"]
+    files = [p.relative_to(root / "api").as_posix() for p in WEB_DIR.iterdir()]
+    assert {"index.html", "app.js", "app.css", "favicon.svg"} <= {Path(f).name for f in files}
+    for f in files:
+        assert any(fnmatch.fnmatch(f, pat) for pat in patterns), f
