@@ -97,7 +97,7 @@ remove_new_images() {
   local id short built left
   podman rmi -f "$IMAGE" >/dev/null 2>&1 || true
   [ "${SMOKE_KEEP_CACHE:-0}" = 1 ] && return 0
-  built=" $(grep -oE -- '--> [0-9a-f]{11,64}' "$WORK/build.log" 2>/dev/null | cut -c5-15 | tr '\n' ' ') "
+  built=" $({ grep -oE -- '--> [0-9a-f]{11,64}' "$WORK/build.log" 2>/dev/null || true; } | cut -c5-15 | tr '\n' ' ') "
   # a layer image goes once the images built on it are gone: newest first, a few passes
   for _ in 1 2 3 4 5; do
     left=0
@@ -113,6 +113,7 @@ remove_new_images() {
 cleanup() {
   rc=$?
   trap - EXIT
+  set +e  # every step of the cleanup is tried, and the verdict always printed
   for cid in "${CIDS[@]}"; do
     if [ "$rc" != 0 ]; then echo "--- logs of ${cid:0:12}"; podman logs "$cid" 2>&1 | tail -30; fi
     podman rm -f -v -t 2 "$cid" >/dev/null 2>&1 || true
