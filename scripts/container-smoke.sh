@@ -227,12 +227,14 @@ all(p["text"] and p["source"] for p in r["results"])
 [p["score"] for p in r["results"]] == sorted((p["score"] for p in r["results"]), reverse=True)
 '
 # the page and the docs' assets are package data of the installed (non-editable) package
-curl -fsS --max-time 10 "http://127.0.0.1:$PORT/" | grep -q '/ui/app.js' || fail "GET / (the web page)"
+# (read whole, then matched: `curl | grep -q` fails under pipefail when grep stops reading early)
+PAGE=$(curl -fsS --max-time 10 "http://127.0.0.1:$PORT/") || fail "GET / (the web page)"
+case "$PAGE" in *'/ui/app.js'*) ;; *) fail "GET / is not the web page" ;; esac
 for asset in /ui/app.js /ui/app.css /docs-assets/swagger-ui-bundle.js /docs-assets/swagger-ui.css; do
   curl -fsS --max-time 10 -o /dev/null "http://127.0.0.1:$PORT$asset" || fail "GET $asset"
 done
-curl -fsS --max-time 10 "http://127.0.0.1:$PORT/docs" | grep -q '/docs-assets/swagger-ui-bundle.js' \
-  || fail "GET /docs (offline Swagger UI)"
+PAGE=$(curl -fsS --max-time 10 "http://127.0.0.1:$PORT/docs") || fail "GET /docs"
+case "$PAGE" in *'/docs-assets/swagger-ui-bundle.js'*) ;; *) fail "/docs does not use the bundled Swagger UI" ;; esac
 echo "web page and offline docs: ok"
 [ "$(podman exec "$CID" id -u)" != 0 ] || fail "the container runs as root"
 echo "non-root: uid $(podman exec "$CID" id -u)"
