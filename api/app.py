@@ -21,7 +21,7 @@ from api.middleware import (
     Observe,
     RateLimit,
 )
-from api.routes import chat, documents, health, metrics, query
+from api.routes import chat, documents, health, metrics, query, web
 from rag import __version__
 from rag.config import Settings
 from rag.engine import Engine
@@ -66,16 +66,19 @@ def create_app(
         version=__version__,
         lifespan=lifespan,
         description="Cited question answering over Chinese and English documents.",
+        # served by api.routes.web from bundled files: FastAPI's own pages load a CDN
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.engine = None
     app.state.keys = KeyRing(settings)
     app.state.metrics = Metrics()
     errors.install(app)
-    modules = (health, metrics, query, documents, chat)
+    modules = (health, metrics, query, documents, chat, web)
     for module in modules:
         app.include_router(module.router)
-    docs = {app.docs_url, app.redoc_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url}
     # Added innermost first: CORS wraps everything (errors carry its headers too), then metrics,
     # then the key check (before any body is read), rate limits (per valid key), body limits.
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
@@ -90,7 +93,8 @@ def create_app(
     app.add_middleware(
         Authenticate,
         keys=app.state.keys,
-        open_paths=HEALTH_PATHS | {p for p in docs if p},
+        open_paths=HEALTH_PATHS | web.OPEN_PATHS | {app.openapi_url or ""},
+        open_prefixes=web.OPEN_PREFIXES,
     )
     app.add_middleware(
         Observe, metrics=app.state.metrics, routes=[r for m in modules for r in m.router.routes]

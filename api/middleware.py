@@ -69,17 +69,31 @@ class CatchAll:
 
 class Authenticate:
     """API keys, from the method and path alone: runs before any body is read, so a missing key is
-    a 401 (and a read key on a write a 403) whatever the body holds. `open_paths` need no key."""
+    a 401 (and a read key on a write a 403) whatever the body holds. `open_paths`, and the paths
+    that start with one of `open_prefixes` (the web page's and the docs' static files), need no
+    key."""
 
-    def __init__(self, app: ASGIApp, keys: KeyRing, open_paths: frozenset[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        keys: KeyRing,
+        open_paths: frozenset[str],
+        open_prefixes: tuple[str, ...] = (),
+    ) -> None:
         """Wrap `app`."""
         self.app = app
         self.keys = keys
         self.open_paths = open_paths
+        self.open_prefixes = open_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the key, then pass through."""
-        if scope["type"] != "http" or scope["path"] in self.open_paths:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or path in self.open_paths
+            or (path.startswith(self.open_prefixes) and scope["method"] in ("GET", "HEAD"))
+        ):
             await self.app(scope, receive, send)
             return
         try:

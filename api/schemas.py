@@ -252,6 +252,35 @@ class DocumentInfoOut(Strict):
     updated_at: float
 
 
+class PageSpanOut(Strict):
+    """Page `page` (1-based) of a paged document covers `text[start:end]`."""
+
+    page: int
+    start: int
+    end: int
+
+
+class DocumentTextOut(Strict):
+    """`GET /v1/documents/{doc_id}/text`: the stored text every passage and citation offset
+    indexes, with the document's metadata and (for a PDF) its page spans."""
+
+    doc_id: str
+    source: str
+    title: str
+    content_hash: str = Field(..., description="Hash of the stored text (changes when it does)")
+    metadata: dict[str, object]
+    text: str = Field(
+        ...,
+        description="The stored (normalised) text. A citation's or passage's `start`/`end` index "
+        "it in Unicode code points (Python string indices): `text[start:end]` is the quote. "
+        "JavaScript strings count UTF-16 units, so a character outside the BMP counts twice there.",
+    )
+    pages: list[PageSpanOut] = Field(
+        default_factory=list,
+        description="One span per page of a paged document (PDF), in page order; empty otherwise",
+    )
+
+
 class DocumentList(Strict):
     """`GET /v1/documents`."""
 

@@ -529,6 +529,10 @@ class Engine:
         """One stored document; `NotFound` if absent."""
         return self.store.document(doc_id)
 
+    def document_text(self, doc_id: str) -> str:
+        """A document's stored text, which passage and citation offsets index; `NotFound`."""
+        return self.store.document_text(doc_id)
+
     # --- reads ------------------------------------------------------------------------------
     def _check_query(self, text: str, top_k: int | None) -> int:
         """The one check of every query and question (search, ask, chat, CLI): `InputError` for

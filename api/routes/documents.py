@@ -23,13 +23,17 @@ from api.schemas import (
     DocumentInfoOut,
     DocumentList,
     DocumentOut,
+    DocumentTextOut,
     IngestResponse,
+    PageSpanOut,
     error_responses,
 )
 from rag.engine import Upload
 from rag.errors import Cancelled, DocumentError, DocumentTooLarge, InputError, UnsupportedFormat
 from rag.ingest.loaders import text_suffixes
 from rag.ingest.metadata import MAX_METADATA_BYTES
+from rag.ingest.pages import page_spans
+from rag.types import DocumentInfo
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -229,6 +233,44 @@ async def get_document(doc_id: DocId, engine: EngineDep) -> DocumentInfoOut:
     """One document's summary (404 if absent)."""
     info = await run_in_threadpool(engine.document, doc_id)
     return DocumentInfoOut(**asdict(info))
+
+
+@router.get(
+    "/{doc_id}/text",
+    response_model=DocumentTextOut,
+    responses=error_responses(401, 404, 422, 429, 503),
+)
+async def get_document_text(doc_id: DocId, engine: EngineDep) -> DocumentTextOut:
+    """One document's stored text, metadata and page spans (404 if absent): what a citation's
+    `start`/`end` point into, so that a client can show the quoted span in its document.
+
+    `text[start:end]` of a citation is its `quote` and of a passage its `text` (offsets count
+    Unicode code points). Needs a read key (`Authorization: Bearer <key>`) when keys are
+    configured, like every read.
+    """
+
+    def read() -> tuple[DocumentInfo, str]:
+        # Two reads: an update landing between them is seen as a text of another length or
+        # hash; read again (a document replaced over and over is given as it was last read).
+        for _ in range(3):
+            info = engine.document(doc_id)
+            text = engine.document_text(doc_id)
+            if len(text) == info.chars and engine.document(doc_id) == info:
+                break
+        return info, text
+
+    info, text = await run_in_threadpool(read)
+    return DocumentTextOut(
+        doc_id=info.doc_id,
+        source=info.source,
+        title=info.title,
+        content_hash=info.content_hash,
+        metadata=info.metadata,
+        text=text,
+        pages=[
+            PageSpanOut(page=p.page, start=p.start, end=p.end) for p in page_spans(info.metadata)
+        ],
+    )
 
 
 @router.delete(
