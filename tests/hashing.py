@@ -7,6 +7,7 @@ meaningfully. Importable by subprocesses (crash tests) as `hashing`.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,8 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rag.embed.base import Embedder, Kind, normalize
-from rag.index.segment import Segment, SegmentRows
 from rag.index.persist import StaleOrCorrupt
+from rag.index.segment import Segment, SegmentRows
 from rag.index.segments import MANIFEST_FILE, SegmentSet
 from rag.index.tokenize import tokenize
 
@@ -35,7 +36,7 @@ class HashingEmbedder(Embedder):
         """One vector per text."""
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         for i, t in enumerate(texts):
-            for a, b in zip(t, t[1:], strict=False):
+            for a, b in itertools.pairwise(t):
                 h = hashlib.blake2b((a + b).encode(), digest_size=4).digest()
                 out[i, int.from_bytes(h, "little") % DIM] += 1.0
             out[i, 0] += 0.01  # never the zero vector

@@ -7,11 +7,10 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from hashing import segment_set
 
-from rag.retrieve.lexicon import Lexicon
 from rag.retrieve.crosslingual import PinyinIndex, dictionary_terms, glossary
+from rag.retrieve.lexicon import Lexicon
 
 DOC_FREQ = {"平方公里": 3, "平方千米": 1, "走廊": 5, "航运": 4, "绿色": 9, "企业": 40, "公司": 12}
 

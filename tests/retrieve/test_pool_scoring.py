@@ -105,7 +105,7 @@ def test_float16_sentence_rows_are_scored_in_float32() -> None:
 def test_median_sample_is_fixed_and_bounded() -> None:
     rng = np.random.default_rng(4)
     small = snapshot(rng, [1] * 10)
-    ((i, rows, weight),) = median_sample(small)
+    ((_, rows, weight),) = median_sample(small)
     assert rows.tolist() == list(range(10)) and weight == 1.0
     big = snapshot(rng, [1] * 3000, [1] * 1500)
     sample = median_sample(big)

@@ -27,9 +27,9 @@ from rag.config import Settings
 from rag.embed.base import Embedder, Kind
 from rag.engine import Engine
 from rag.errors import EmbedderMismatch, NotFound
+from rag.index.segments import MANIFEST_FILE
 from rag.ingest.chunk import make_chunks
 from rag.ingest.pipeline import prepare
-from rag.index.segments import MANIFEST_FILE
 from rag.store.sqlite import doc_id_for
 
 # --- sample documents ------------------------------------------------------------------------
