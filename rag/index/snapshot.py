@@ -48,6 +48,7 @@ DERIVED = (MANIFEST_FILE,)
 # A segment file no manifest lists is deleted at open only when older than this (another
 # process may have written it a moment ago and not yet its manifest).
 ORPHAN_AGE_SECONDS = 60.0
+FOLDED_CACHE_ROWS = 50_000  # folded texts kept per snapshot (pool rows of recent searches)
 
 
 class TokenSink(Protocol):
@@ -145,6 +146,8 @@ class Snapshot:
         key = ("folded", row)
         out = self._cache.get(key)
         if out is None:
+            if len(self._cache) > FOLDED_CACHE_ROWS:  # bounded: a long-lived snapshot
+                self._cache.clear()
             out = self._cache[key] = fold_long(self.text(row))
         return str(out)
 
