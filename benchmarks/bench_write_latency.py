@@ -93,7 +93,7 @@ def main() -> None:
     for i in range(args.repeat):
         marker = f"试验标记{hashlib.sha1(str(i).encode()).hexdigest()[:6]}"
         body = marker + "。" + "".join(random.Random(i).sample(pool, 12))
-        body = body[: 340]  # ~1 KB of UTF-8
+        body = body[:340]  # ~1 KB of UTF-8
         t = time.perf_counter()
         engine.ingest_bytes(f"small{i}.txt", body.encode())
         times.append(time.perf_counter() - t)

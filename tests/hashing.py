@@ -78,14 +78,16 @@ def segment_set(texts: Sequence[str], *, per_segment: int | None = None) -> Segm
 def saved_current(engine: Engine) -> bool:
     """Whether the segment files on disk are the engine's current state: a manifest stamped with
     the store's generation that loads (every segment it lists there, intact) and lists the
-    engine's segments."""
+    engine's segments (read while no merge can swap them)."""
     index_dir = engine.settings.index_dir
-    generation = engine.store.generation()
-    try:
-        saved = SegmentSet.load(index_dir, generation, dim=engine.embedder.dim)
-    except StaleOrCorrupt:
-        return False
-    return saved.seg_ids == engine.snapshot.segments.seg_ids
+    # under the write lock: a background merge swaps segments and saves the manifest under it
+    with engine.indexer._write_lock:
+        generation = engine.store.generation()
+        try:
+            saved = SegmentSet.load(index_dir, generation, dim=engine.embedder.dim)
+        except StaleOrCorrupt:
+            return False
+        return saved.seg_ids == engine.snapshot.segments.seg_ids
 
 
 def derived_files(index_dir: Path) -> list[str]:

@@ -199,7 +199,8 @@ class Indexer:
         seg_id = new_segment_id()
         warm(snap.segments, [merged])
         try:
-            merged.save(self.index_dir, seg_id)
+            if merged.n_rows:  # a merge of only dead rows just drops its segments: no file
+                merged.save(self.index_dir, seg_id)
         except OSError as exc:  # saved again with the manifest, or rebuilt by a later load
             log.warning("could not save a merged segment: %s", exc)
         with self._write_lock:
