@@ -15,7 +15,6 @@ import re
 import threading
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,13 +27,13 @@ _LATIN_WORD = re.compile(r"[a-z]+")
 _ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
-@dataclass(eq=False)
 class _SegmentHelpers:
-    """Per-segment vocabulary helpers (built once per segment)."""
+    """Per-segment vocabulary helpers (built once per segment; the pinyin table lazily)."""
 
-    latin: np.ndarray  # int64 local term ids that are Latin words
-    pinyin: PinyinIndex | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, latin: np.ndarray) -> None:
+        self.latin = latin  # int64 local term ids that are Latin words
+        self.pinyin: PinyinIndex | None = None
+        self.lock = threading.Lock()
 
 
 _HELPERS: weakref.WeakKeyDictionary[Segment, _SegmentHelpers] = weakref.WeakKeyDictionary()
