@@ -44,8 +44,11 @@ from rag.config import Settings
 from rag.embed.registry import get_embedder
 from rag.engine import Engine
 from rag.eval import EvalQuestion, is_hit, squash
+from rag.index.segments import Hits
+from rag.index.snapshot import Snapshot
 from rag.index.tokenize import tokenize
 from rag.retrieve.hybrid import analyse, retrieve
+from rag.retrieve.lexicon import lexicon
 from rag.retrieve.rerank import load_reranker
 from rag.types import Passage
 
@@ -75,34 +78,33 @@ def ours(engine: Engine) -> Retriever:
 def ours_unmerged(engine: Engine) -> Retriever:
     """Our ranking without merging touching chunks: one passage per chunk, as the peers return."""
     snap = engine.snapshot
-    sources, texts = project_chunks(engine)
     reranker = load_reranker()
 
     def run(q: str) -> list[Passage]:
-        hits = retrieve(snap, analyse(q, engine.embedder, snap.lexical), DEPTH, reranker=reranker)
-        return [_passage(sources[h.row], texts[h.row], h.score) for h in hits]
+        lex = lexicon(snap.segments)
+        hits = retrieve(snap, analyse(q, engine.embedder, lex), DEPTH, reranker=reranker)
+        return [
+            _passage(snap.sources[snap.doc_id(h.row)][0], snap.text(h.row), h.score) for h in hits
+        ]
 
     return run
 
 
-def project_chunks(engine: Engine) -> tuple[list[str], list[str]]:
-    """(source, text) of every chunk of the engine's snapshot, in row order."""
-    snap = engine.snapshot
-    return [snap.sources[d][0] for d in snap.doc_ids], list(snap.texts)
+def _passages_of(snap: Snapshot, hits: Hits) -> list[Passage]:
+    """Passages of segment hits (one per chunk)."""
+    rows = snap.global_rows(hits.segments, hits.rows).tolist()
+    return [
+        _passage(snap.sources[snap.doc_id(r)][0], snap.text(r), float(s))
+        for r, s in zip(rows, hits.scores.tolist(), strict=True)
+    ]
 
 
 def bm25_only(engine: Engine) -> Retriever:
-    """BM25 alone over the project's chunks (its LexicalIndex: bm25s over jieba tokens)."""
+    """BM25 alone over the project's chunks (segment postings over jieba tokens)."""
     snap = engine.snapshot
-    sources, texts = project_chunks(engine)
 
     def run(q: str) -> list[Passage]:
-        scores = snap.lexical.scores(tokenize(q))
-        return [
-            _passage(sources[r], texts[r], float(scores[r]))
-            for r in _top(scores, DEPTH)
-            if scores[r] > 0
-        ]
+        return _passages_of(snap, snap.segments.search_lexical(tokenize(q), DEPTH))
 
     return run
 
@@ -110,12 +112,10 @@ def bm25_only(engine: Engine) -> Retriever:
 def dense_only(engine: Engine) -> Retriever:
     """Dense alone over the project's chunk vectors."""
     snap = engine.snapshot
-    sources, texts = project_chunks(engine)
     emb = engine.embedder
 
     def run(q: str) -> list[Passage]:
-        scores = snap.dense.scores(emb.embed_query(q))
-        return [_passage(sources[r], texts[r], float(scores[r])) for r in _top(scores, DEPTH)]
+        return _passages_of(snap, snap.segments.search_dense(emb.embed_query(q), DEPTH))
 
     return run
 

@@ -24,6 +24,7 @@ from fitting import fit, top_accuracy
 from rag.engine import Engine
 from rag.eval import EvalQuestion, is_hit
 from rag.retrieve.hybrid import analyse, candidates_of, evidence_idf, retrieve
+from rag.retrieve.lexicon import lexicon
 from rag.retrieve.rerank import FEATURES, WEIGHTS_FILE, features
 from rag.types import Passage
 
@@ -35,13 +36,12 @@ def collect(
     snap = engine.snapshot
     xs, ys, gs = [], [], []
     for gi, q in enumerate(questions):
-        a = analyse(q.question, engine.embedder, snap.lexical)
+        lex = lexicon(snap.segments)
+        a = analyse(q.question, engine.embedder, lex)
         hits = retrieve(snap, a, 20)
-        idf = evidence_idf(snap.lexical, a)
+        idf = evidence_idf(lex, a)
         for h, f in zip(hits, features(candidates_of(snap, hits), idf, q.question), strict=True):
-            p = Passage(
-                "", "", snap.sources[snap.doc_ids[h.row]][0], "", snap.texts[h.row], 0, 0, 0
-            )
+            p = Passage("", "", snap.sources[snap.doc_id(h.row)][0], "", snap.text(h.row), 0, 0, 0)
             xs.append(f)
             ys.append(1 if is_hit(p, q) else 0)
             gs.append(gi)

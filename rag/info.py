@@ -1,7 +1,7 @@
 """`rag info`: an index described without changing anything.
 
 Counts come straight from SQLite, opened read-only (`Store(readonly=True)`: not even SQLite's
--wal/-shm files are created when no other process has them open). The derived files are reported
+-wal/-shm files are created when no other process has them open). The segment manifest is reported
 `current`, `stale`, `missing` or `damaged` from their headers; none is rebuilt or rewritten, so
 `rag info` works on a full or read-only disk and shows what a server would find there. No model
 is loaded: the configured embedder is only compared, by name, with the one the index records.
@@ -14,7 +14,7 @@ from typing import Any
 
 from rag.config import Settings
 from rag.embed.registry import embedder_name
-from rag.retrieve.snapshot import derived_status
+from rag.index.snapshot import derived_status
 from rag.store.sqlite import Store
 
 
@@ -40,9 +40,7 @@ def describe(settings: Settings, *, documents: bool = False) -> dict[str, Any]:
                 "generation": view.generation,
                 "documents": len(view.doc_sources()),
                 "chunks": chunks,
-                "derived_files": derived_status(
-                    settings.index_dir, view, manifest.embedder or configured, manifest.dim
-                ),
+                "derived_files": derived_status(settings.index_dir, view, manifest.dim),
             }
         if documents:
             info["documents_list"] = [asdict(d) for d in store.documents()]

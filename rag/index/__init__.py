@@ -1,1 +1,2 @@
-"""Derived search indexes (FAISS dense, BM25 lexical), rebuilt from the SQLite store at will."""
+"""Derived search indexes: immutable segments (FAISS dense, BM25 postings) over SQLite's chunks,
+changed by adding segments and tombstones, rebuilt from the store at will."""

@@ -7,7 +7,8 @@ segments — so scores over several segments are exactly the scores over one seg
 same live rows. A tombstoned row's contribution to document frequency is subtracted through its
 forward terms, without re-tokenising anything.
 
-The formula is bm25s's default (method "lucene", k1=1.5, b=0.75), which `LexicalIndex` uses today:
+The formula is bm25s's default (method "lucene", k1=1.5, b=0.75), which the whole-collection
+index used before segments (tests/index/test_bm25.py checks equality with bm25s):
 
     idf(t)      = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))
     score(d, q) = Σ_{t ∈ q} idf(t) · tf / (tf + k1 · (1 − b + b · |d| / avgdl))

@@ -1,6 +1,6 @@
 """Stamped multi-array files: streamed to disk, checksummed in blocks, memory-mapped back.
 
-The same layout as `persist.write_stamped` (`MAGIC`, a 4-byte header length, a JSON header with
+The stamped-file layout of `rag.index.persist` (`MAGIC`, a 4-byte header length, a JSON header with
 `kind`, `sha256` and `size` of the payload, then the payload), so the two kinds of derived file
 are told apart by `kind`, not by format. What differs is the scale: a segment holds gigabytes of
 vectors, so nothing here ever holds a whole file in process memory.
@@ -20,6 +20,7 @@ vectors, so nothing here ever holds a whole file in process memory.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import math
@@ -103,6 +104,9 @@ def write_container(
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with open(tmp, "wb") as fh:
+            # held while written: `persist.sweep_temp_files` (another process opening the index)
+            # leaves alone a temporary file that somebody holds locked
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             fh.write(prefix)  # reserved; rewritten below once the checksum is known
             digest = hashlib.sha256()
 

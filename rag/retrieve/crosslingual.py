@@ -21,7 +21,7 @@ import gzip
 import importlib.resources
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 
 from rag.index.tokenize import STOPWORDS
@@ -140,7 +140,7 @@ def _lookup(words: Sequence[str], table: dict[str, tuple[str, ...]]) -> tuple[st
     return None
 
 
-def dictionary_terms(question: str, doc_freq: dict[str, int]) -> list[str]:
+def dictionary_terms(question: str, doc_freq: Mapping[str, int]) -> list[str]:
     """Chinese words of the collection (`doc_freq`) that the question's English glosses name."""
     words = _WORD.findall(question.lower())
     table = glossary()

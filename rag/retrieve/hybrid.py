@@ -1,20 +1,23 @@
-"""Hybrid retrieval over a `Snapshot`: dense (FAISS) ∪ lexical (BM25) candidates, fused."""
+"""Hybrid retrieval over a `Snapshot`: dense (FAISS, per segment) ∪ lexical (BM25 with
+collection-wide statistics) candidates, fused."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
 
-from rag.index.lexical import LexicalIndex
+from rag.index.segments import weighted_median
+from rag.index.snapshot import Snapshot
 from rag.index.tokenize import fold, tokenize
-from rag.retrieve.fusion import score_fusion, top_rows
+from rag.retrieve.fusion import score_fusion
+from rag.retrieve.lexicon import Lexicon, lexicon
 from rag.retrieve.rerank import Candidate, Reranker
-from rag.retrieve.snapshot import Snapshot
+
+Masks = list[np.ndarray]  # per segment entry: the rows a filtered search may return
 
 SENTENCE_BLEND = 0.5
 MEDIAN_SAMPLE = 1024  # chunks whose median dense score stands for the collection's (`gap`)
@@ -57,17 +60,17 @@ class QueryEncoder(Protocol):
         ...
 
 
-def analyse(text: str, encoder: QueryEncoder, lexical: LexicalIndex | None = None) -> Query:
-    """Embed and tokenise the query; with the collection's `lexical` index, an English question
-    over a Chinese collection also gets the Chinese words it names (`crosslingual`)."""
-    translated = tuple(lexical.cross_lingual_terms(text)) if lexical is not None else ()
+def analyse(text: str, encoder: QueryEncoder, lex: Lexicon | None = None) -> Query:
+    """Embed and tokenise the query; with the collection's `lex`, an English question over a
+    Chinese collection also gets the Chinese words it names (`crosslingual`)."""
+    translated = tuple(lex.cross_lingual_terms(text)) if lex is not None else ()
     return Query(text, encoder.embed_query(text), tokenize(text), translated)
 
 
-def evidence_idf(lexical: LexicalIndex, query: Query) -> dict[str, float]:
+def evidence_idf(lex: Lexicon, query: Query) -> dict[str, float]:
     """IDF of the terms whose presence in a chunk is evidence: the question's matchable tokens
     and its translations."""
-    return lexical.idf(lexical.evidence_tokens(query.tokens) + list(query.translated))
+    return lex.idf(lex.evidence_tokens(query.tokens) + list(query.translated))
 
 
 def retrieve(
@@ -76,65 +79,66 @@ def retrieve(
     k: int,
     *,
     candidates: int = 50,
-    rows: np.ndarray | None = None,
+    masks: Masks | None = None,
     lexical_weight: float = 0.5,
     reranker: Reranker | None = None,
     rerank_depth: int = 20,
 ) -> list[Hit]:
-    """Top-`k` hits for `query`, optionally only among `rows`.
+    """Top-`k` hits for `query`, optionally only among the rows `masks` allow (one boolean mask
+    per segment entry).
 
-    Candidates are the top-`candidates` chunks by chunk cosine ∪ the lexical top-`candidates`;
-    only they get the blended dense score (chunk cosine and best sentence cosine), so sentence
-    vectors are read for the pool alone, never searched. They are ranked by a weighted sum of
-    max-normalised dense and BM25 scores (measured better than equal-weight RRF, which ranks
-    below BM25 alone on CMRC: see README). The lexical weight is scaled by the share of the
-    question's IDF mass that can match the corpus at all: an English question over Chinese text
-    matches only its numbers, which must not outvote the dense channel.
+    Candidates are the top-`candidates` chunks by chunk cosine (FAISS per segment: exact for
+    small segments, HNSW for large ones) ∪ the lexical top-`candidates` (BM25 over every
+    segment's postings with collection-wide statistics); only they get the blended dense score
+    (chunk cosine and best sentence cosine), so sentence vectors are read for the pool alone.
+    They are ranked by a weighted sum of max-normalised dense and BM25 scores (measured better
+    than equal-weight RRF, which ranks below BM25 alone on CMRC: see README). The lexical weight
+    is scaled by the share of the question's IDF mass that can match the corpus at all: an
+    English question over Chinese text matches only its numbers, which must not outvote the
+    dense channel.
     """
-    if len(snap) == 0 or (rows is not None and len(rows) == 0):
+    segs = snap.segments
+    if len(snap) == 0 or (masks is not None and not any(m.any() for m in masks)):
         return []
-    # The chunk-level dense search (an exact scan here; an ANN index approximates its top rows).
-    chunk_cos = snap.dense.scores(query.vector)
-    lex_all = snap.lexical.scores(query.terms)
-    dense_top = top_rows(chunk_cos, candidates, rows)
-    lex_top = [r for r in top_rows(lex_all, candidates, rows) if lex_all[r] > 0]
-    pool = np.array(list(dict.fromkeys(dense_top + lex_top)), dtype=np.int64)
-    dense, sent_rows, sent_cos = _blended(snap, query.vector, pool, chunk_cos)
-    cosine_of = dict(zip(sent_rows.tolist(), sent_cos.tolist(), strict=True))
+    lex = lexicon(segs)
+    dense_hits = segs.search_dense(query.vector, candidates, masks)
+    lex_hits = segs.search_lexical(query.terms, candidates, masks)
+    pool_seg = np.concatenate([dense_hits.segments, lex_hits.segments])
+    pool_row = np.concatenate([dense_hits.rows, lex_hits.rows])
+    keys = snap.global_rows(pool_seg, pool_row)
+    _, first = np.unique(keys, return_index=True)
+    keep = np.sort(first)  # dense order, then the lexical rows not among them
+    pool_seg, pool_row, pool = pool_seg[keep], pool_row[keep], keys[keep]
+    dense, sents = _blended(snap, query.vector, pool_seg, pool_row)
+    lex_scores = segs.bm25_scores(query.terms, pool_seg, pool_row)
     # `gap` compares with the collection's typical chunk: a fixed sample stands for all rows.
-    sample = median_sample(len(snap) if rows is None else rows)
-    median = float(np.median(_blended(snap, query.vector, sample, chunk_cos)[0]))
-    pool_dense = {int(r): float(d) for r, d in zip(pool, dense, strict=True)}
-    idf = evidence_idf(snap.lexical, query)
+    median = _median(snap, query.vector, masks)
+    pool_dense = {int(r): float(d) for r, d in zip(pool.tolist(), dense.tolist(), strict=True)}
+    lex_of = {int(r): float(s) for r, s in zip(pool.tolist(), lex_scores.tolist(), strict=True)}
+    idf = evidence_idf(lex, query)
     total = sum(idf.values())
     # Translations are weaker evidence than the question's own words: the share of the question
     # that can match (which weights BM25 and picks the abstention model) counts only its own.
-    own = snap.lexical.idf(snap.lexical.evidence_tokens(query.tokens))
-    share = sum(own.values()) / (sum(snap.lexical.idf(query.tokens).values()) or 1.0)
+    own = lex.idf(lex.evidence_tokens(query.tokens))
+    share = sum(own.values()) / (sum(lex.idf(query.tokens).values()) or 1.0)
     w_lex = lexical_weight * share
-    fused = score_fusion(
-        [pool_dense, {r: float(lex_all[r]) for r in pool_dense}], [1.0 - w_lex, w_lex]
-    )
+    fused = score_fusion([pool_dense, lex_of], [1.0 - w_lex, w_lex])
     depth = max(k, rerank_depth) if reranker is not None else k
     best = sorted(pool_dense, key=lambda r: -fused.get(r, 0.0))[:depth]
     hits = []
     for r in best:
         folded = snap.folded(r)
         cov = sum(w for t, w in idf.items() if t in folded) / total if total > 0 else None
-        sents = tuple(
-            (int(snap.sent_starts[j]), int(snap.sent_ends[j]), cosine_of[int(j)])
-            for j in snap.sentences_of(r)
-        )
         hits.append(
             Hit(
                 row=r,
                 score=fused.get(r, 0.0),
                 dense=pool_dense[r],
                 gap=pool_dense[r] - median,
-                lexical=float(lex_all[r]),
+                lexical=lex_of[r],
                 coverage=cov,
                 evidence=share,
-                sentences=sents,
+                sentences=sents[r],
             )
         )
     if reranker is not None and hits:
@@ -150,56 +154,98 @@ def retrieve(
     return hits[:k]
 
 
-def median_sample(population: int | np.ndarray) -> np.ndarray:
-    """A fixed random sample of at most `MEDIAN_SAMPLE` rows: of `range(population)`, or of the
-    given rows (all of them when there are no more). Seeded, so a query's `gap` does not move
-    between two searches of one snapshot."""
-    if isinstance(population, int):
-        return _sample_of_all(population)
-    if len(population) <= MEDIAN_SAMPLE:
-        return np.asarray(population, dtype=np.int64)
-    pick = np.random.default_rng(0).choice(len(population), MEDIAN_SAMPLE, replace=False)
-    return np.asarray(population, dtype=np.int64)[np.sort(pick)]
-
-
-@lru_cache(maxsize=4)
-def _sample_of_all(n: int) -> np.ndarray:
-    """`median_sample(n)`, kept: every unfiltered search of a snapshot draws the same rows."""
-    if n <= MEDIAN_SAMPLE:
-        sample = np.arange(n, dtype=np.int64)
-    else:
-        sample = np.sort(np.random.default_rng(0).choice(n, MEDIAN_SAMPLE, replace=False))
-    sample.flags.writeable = False  # shared by every caller
-    return sample
-
-
 def _blended(
-    snap: Snapshot, vector: np.ndarray, rows: np.ndarray, chunk_cos: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The dense score of each of `rows` (the mean of its chunk cosine and its best sentence's
-    cosine: whole chunks carry topic, single sentences match short questions far more sharply),
-    the indices of their sentences and those sentences' cosines. Only these rows' sentence
-    vectors are read."""
-    lo = np.searchsorted(snap.sent_owner, rows)
-    hi = np.searchsorted(snap.sent_owner, rows + 1)
-    counts = hi - lo
-    # The sentence indices of all `rows`, in order: lo[i], ..., hi[i] - 1 for each row i.
-    starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
-    idx = starts + np.arange(int(counts.sum()), dtype=np.int64)
-    cos = snap.sentences.scores_of(vector, idx)
-    best = np.full(len(rows), -np.inf, dtype=np.float32)
-    np.maximum.at(best, np.repeat(np.arange(len(rows)), counts), cos)
-    own = chunk_cos[rows]
-    best = np.where(np.isinf(best), own, best)  # a chunk without sentences: its own cosine
-    dense = SENTENCE_BLEND * best + (1.0 - SENTENCE_BLEND) * own
-    return dense, idx, cos
+    snap: Snapshot, vector: np.ndarray, segments: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, dict[int, tuple[tuple[int, int, float], ...]]]:
+    """The dense score of each (segment entry, local row) pair — the mean of its chunk cosine
+    and its best sentence's cosine: whole chunks carry topic, single sentences match short
+    questions far more sharply — and, per global row, its sentences as (doc start, doc end,
+    cosine). Only these rows' vectors are read."""
+    dense = np.zeros(len(rows), dtype=np.float32)
+    sents: dict[int, tuple[tuple[int, int, float], ...]] = {}
+    entries = snap.segments.entries
+    for i in np.unique(segments).tolist():
+        sel = np.flatnonzero(segments == i)
+        seg = entries[i].segment
+        local = rows[sel]
+        own = seg.chunk_cosines(vector, local)
+        sc = seg.best_sentence(vector, local)
+        best = np.where(np.isinf(sc.best), own, sc.best)  # no sentences: its own cosine
+        dense[sel] = SENTENCE_BLEND * best + (1.0 - SENTENCE_BLEND) * own
+        ptr, cos = sc.ptr.tolist(), sc.cos.tolist()
+        starts, ends = sc.starts.tolist(), sc.ends.tolist()
+        base = int(snap.offsets[i])
+        for j, r in enumerate(local.tolist()):
+            a, b = ptr[j], ptr[j + 1]
+            sents[base + r] = tuple((starts[x], ends[x], cos[x]) for x in range(a, b))
+    return dense, sents
+
+
+def median_sample(
+    snap: Snapshot, masks: Masks | None = None
+) -> list[tuple[int, np.ndarray, float]]:
+    """A fixed sample of at most about `MEDIAN_SAMPLE` of the searchable rows (live, allowed by
+    `masks`), as (entry index, local rows, weight): all of them when there are no more, else each
+    segment's share, drawn with a fixed seed (a query's `gap` does not move between two searches
+    of one snapshot). The weight is the rows each sampled row stands for."""
+    key = ("sample", None if masks is None else id(masks))
+    if masks is None and key in snap._cache:
+        return list(snap._cache[key])
+    allowed = []
+    for i, e in enumerate(snap.segments.entries):
+        mask = snap.segments.allowed(i, None if masks is None else masks[i])
+        rows = np.arange(e.segment.n_rows, dtype=np.int64) if mask is None else np.flatnonzero(mask)
+        if len(rows):
+            allowed.append((i, rows))
+    total = sum(len(r) for _, r in allowed)
+    out = []
+    for i, rows in allowed:
+        if total <= MEDIAN_SAMPLE:
+            out.append((i, rows, 1.0))
+            continue
+        take = max(1, round(MEDIAN_SAMPLE * len(rows) / total))
+        pick = np.sort(np.random.default_rng(0).choice(len(rows), take, replace=False))
+        out.append((i, rows[pick], len(rows) / take))
+    if masks is None:
+        snap._cache[key] = tuple(out)
+    return out
+
+
+def _median(snap: Snapshot, vector: np.ndarray, masks: Masks | None) -> float:
+    """The (weighted) median blended dense score of the sampled searchable rows."""
+    sample = median_sample(snap, masks)
+    if not sample:
+        return 0.0
+    segs = np.concatenate([np.full(len(r), i, np.int64) for i, r, _ in sample])
+    rows = np.concatenate([r for _, r, _ in sample])
+    weights = np.concatenate([np.full(len(r), w) for _, r, w in sample])
+    dense, _ = _blended_scores(snap, vector, segs, rows)
+    if (weights == 1.0).all():
+        return float(np.median(dense))
+    return weighted_median(dense, weights)
+
+
+def _blended_scores(
+    snap: Snapshot, vector: np.ndarray, segments: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, None]:
+    """`_blended`'s scores alone (the median sample needs no sentence lists)."""
+    dense = np.zeros(len(rows), dtype=np.float32)
+    for i in np.unique(segments).tolist():
+        sel = np.flatnonzero(segments == i)
+        seg = snap.segments.entries[i].segment
+        own = seg.chunk_cosines(vector, rows[sel])
+        best = seg.best_sentence(vector, rows[sel]).best
+        dense[sel] = (
+            SENTENCE_BLEND * np.where(np.isinf(best), own, best) + (1.0 - SENTENCE_BLEND) * own
+        )
+    return dense, None
 
 
 def candidates_of(snap: Snapshot, hits: Sequence[Hit]) -> list[Candidate]:
     """What the reranker reads about each hit (folded sentence texts sliced from the chunk)."""
     out = []
     for h in hits:
-        text, folded, base = snap.texts[h.row], snap.folded(h.row), snap.starts[h.row]
+        text, folded, base = snap.text(h.row), snap.folded(h.row), snap.start(h.row)
         # Folding keeps offsets when it keeps the length (t2s almost always does): slice it.
         same = len(folded) == len(text)
         sents = tuple(
@@ -213,7 +259,7 @@ def candidates_of(snap: Snapshot, hits: Sequence[Hit]) -> list[Candidate]:
                 lexical=h.lexical,
                 coverage=h.coverage,
                 sentences=sents,
-                title=snap.sources.get(snap.doc_ids[h.row], ("", ""))[1],
+                title=snap.sources.get(snap.doc_id(h.row), ("", ""))[1],
             )
         )
     return out

@@ -14,8 +14,8 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.index.snapshot import Snapshot
 from rag.retrieve.hybrid import Hit
-from rag.retrieve.snapshot import Snapshot
 
 MAX_CHUNKS = 3  # a merged passage spans at most this many chunks
 
@@ -40,7 +40,7 @@ def merge_hits(snap: Snapshot, hits: Sequence[Hit], k: int) -> list[Merged]:
     """
     out: list[Merged] = []
     for h in hits:
-        new = Merged(h, (h.row,), snap.starts[h.row], snap.ends[h.row], snap.texts[h.row])
+        new = Merged(h, (h.row,), snap.start(h.row), snap.end(h.row), snap.text(h.row))
         touching = [i for i, m in enumerate(out) if _touch(snap, m, new)]
         if not touching:
             if len(out) < k:
@@ -60,7 +60,7 @@ def merge_hits(snap: Snapshot, hits: Sequence[Hit], k: int) -> list[Merged]:
 def _touch(snap: Snapshot, a: Merged, b: Merged) -> bool:
     """Same document, and the spans overlap or meet."""
     return (
-        snap.doc_ids[a.hit.row] == snap.doc_ids[b.hit.row] and b.start <= a.end and a.start <= b.end
+        b.start <= a.end and a.start <= b.end and snap.doc_id(a.hit.row) == snap.doc_id(b.hit.row)
     )
 
 

@@ -7,7 +7,12 @@ Schema versions: an index written by an older version is migrated on open, in on
 by the steps of `_MIGRATIONS` (each only adds; nothing stored is rewritten or dropped). Version 2
 added, per document, the near-duplicate signature and the file's size and mtime (the fast path
 that skips unchanged files without reading them); both are NULL for documents stored before, and
-are filled in by the next ingest that needs them.
+are filled in by the next ingest that needs them. Version 3 made derived indexes incremental:
+each chunk's BM25 tokens (`chunks.tokens`, NULL for chunks stored before: tokenised, and written
+back, by the next rebuild), chunk ids that are never reused (`meta.next_chunk_id`: SQLite would
+hand a deleted row's id to the next insert), and a change log (`changes`, one row per generation,
+written in the write's own transaction) that tells a reader which chunks and documents a
+generation added, deleted or changed (`StoreView.changes_since`).
 
 A brand-new index is one whose file does not exist: it is created complete (schema and all) under
 a temporary name and linked into place, so an existing file is always a whole database, and one
@@ -43,12 +48,13 @@ import numpy as np
 
 from rag.errors import EmbedderMismatch, IndexError_, NotFound, RagError, ReadOnlyIndex, StorageFull
 from rag.store import faults
-from rag.store.view import StoreView, has_wal_frames, sqlite_uri
+from rag.store.view import TOKEN_SEPARATOR, StoreView, has_wal_frames, sqlite_uri
 from rag.types import Chunk, DocumentInfo
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+CHANGE_LOG_KEEP = 10_000  # generations the change log covers; older rows are pruned
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
@@ -77,9 +83,16 @@ CREATE TABLE IF NOT EXISTS chunks (
     vector BLOB NOT NULL,
     sent_spans TEXT NOT NULL DEFAULT '[]',
     sent_vectors BLOB NOT NULL DEFAULT x'',
+    tokens TEXT,
     UNIQUE (doc_id, ord)
 );
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(hash);
+CREATE TABLE IF NOT EXISTS changes (
+    generation INTEGER PRIMARY KEY,
+    added TEXT NOT NULL,
+    deleted TEXT NOT NULL,
+    docs TEXT NOT NULL
+);
 """
 
 # version → the statements that bring an index of version - 1 to it
@@ -88,6 +101,16 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE documents ADD COLUMN fingerprint BLOB",
         "ALTER TABLE documents ADD COLUMN file_size INTEGER",
         "ALTER TABLE documents ADD COLUMN file_mtime_ns INTEGER",
+    ),
+    3: (
+        "ALTER TABLE chunks ADD COLUMN tokens TEXT",
+        "CREATE TABLE IF NOT EXISTS changes (generation INTEGER PRIMARY KEY, added TEXT NOT NULL, "
+        "deleted TEXT NOT NULL, docs TEXT NOT NULL)",
+        "INSERT OR REPLACE INTO meta(key, value) "
+        "SELECT 'next_chunk_id', COALESCE(MAX(id), 0) + 1 FROM chunks",
+        # the log covers nothing written before it existed
+        "INSERT OR REPLACE INTO meta(key, value) "
+        "SELECT 'changes_floor', COALESCE((SELECT value FROM meta WHERE key='generation'), '0')",
     ),
 }
 
@@ -574,8 +597,52 @@ class Store:
         with self._lock, self._tx():
             yield
 
-    def _bump(self) -> None:
-        self._set_meta("generation", str(self.generation() + 1))
+    def _bump(self, added: Sequence[int], deleted: Sequence[int], docs: Sequence[str]) -> None:
+        """Start the next generation, logging what it changed (in the caller's transaction):
+        the chunk ids it added and deleted, and the documents whose rows changed. Log rows
+        older than `CHANGE_LOG_KEEP` generations are pruned, the floor recorded."""
+        generation = int(self._meta("generation") or 0) + 1
+        self._set_meta("generation", str(generation))
+        self._db.execute(
+            "INSERT OR REPLACE INTO changes(generation, added, deleted, docs) VALUES (?, ?, ?, ?)",
+            (
+                generation,
+                json.dumps(id_runs(added)),
+                json.dumps(id_runs(deleted)),
+                json.dumps(list(docs)),
+            ),
+        )
+        floor = generation - CHANGE_LOG_KEEP
+        if floor > 0 and floor > int(self._meta("changes_floor") or 0):
+            self._db.execute("DELETE FROM changes WHERE generation <= ?", (floor,))
+            self._set_meta("changes_floor", str(floor))
+
+    def _new_chunk_ids(self, n: int) -> list[int]:
+        """`n` chunk ids never used before (the counter in `meta` only grows)."""
+        (top,) = self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM chunks").fetchone()
+        first = max(int(self._meta("next_chunk_id") or 1), int(top))
+        self._set_meta("next_chunk_id", str(first + n))
+        return list(range(first, first + n))
+
+    def _chunk_ids_of(self, doc_id: str) -> list[int]:
+        return [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE doc_id=?", (doc_id,))]
+
+    @_locked
+    def set_tokens(self, tokens: Sequence[tuple[int, Sequence[str]]], version: int) -> None:
+        """Store the BM25 tokens of chunks that had none (`(chunk id, tokens)` pairs, made by
+        tokenizer `version`, recorded too). No new generation: the chunks are unchanged."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE chunks SET tokens=? WHERE id=?",
+                [(join_tokens(t), cid) for cid, t in tokens],
+            )
+            self._set_meta("tokenizer_version", str(version))
+
+    @_locked
+    def clear_tokens(self) -> None:
+        """Forget every stored token list (the tokenizer changed: they are made again)."""
+        with self._tx():
+            self._db.execute("UPDATE chunks SET tokens=NULL")
 
     @_locked
     def put_document(
@@ -591,16 +658,22 @@ class Store:
         vectors: Sequence[ChunkVectors],
         fingerprint: bytes | None = None,
         file_stat: tuple[int, int] | None = None,
+        tokens: Sequence[Sequence[str]] | None = None,
+        tokenizer_version: int | None = None,
     ) -> Stored:
         """Insert or replace the document stored under `source` with its chunks, atomically.
 
         `fingerprint` is its near-duplicate signature; `file_stat` the `(size, mtime_ns)` of the
         file it was read from, when that may be trusted to tell a later change. Whether this adds,
         updates or changes nothing is decided here, under the write lock, from what is stored at
-        commit time (concurrent uploads of one source: one adds, the others update).
+        commit time (concurrent uploads of one source: one adds, the others update). `tokens`
+        are the chunks' BM25 tokens, made before the write by tokenizer `tokenizer_version`
+        (None: made by the next rebuild).
         """
         if len(chunks) != len(vectors):
             raise ValueError("one set of vectors per chunk")
+        if tokens is not None and len(tokens) != len(chunks):
+            raise ValueError("one token list per chunk")
         doc_id = doc_id_for(source)
         with self._tx():
             row = self._db.execute(
@@ -616,6 +689,7 @@ class Store:
                     "SELECT COUNT(*) FROM chunks WHERE doc_id=?", (doc_id,)
                 ).fetchone()
                 return Stored(doc_id, "unchanged", int(stored))
+            old_ids = self._chunk_ids_of(doc_id)
             self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
             self._db.execute(
                 "INSERT INTO documents(doc_id, source, title, text, content_hash, encoding, metadata, "
@@ -633,11 +707,16 @@ class Store:
                     *(file_stat if file_stat is not None else (None, None)),
                 ),
             )
+            new_ids = self._new_chunk_ids(len(chunks))
+            token_text = (
+                [join_tokens(t) for t in tokens] if tokens is not None else [None] * len(chunks)
+            )
             self._db.executemany(
-                "INSERT INTO chunks(doc_id, ord, start, end, text, hash, vector, sent_spans, sent_vectors) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO chunks(id, doc_id, ord, start, end, text, hash, vector, sent_spans, "
+                "sent_vectors, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
+                        cid,
                         doc_id,
                         c.ord,
                         c.start,
@@ -647,11 +726,14 @@ class Store:
                         np.ascontiguousarray(v.vector, dtype=np.float32).tobytes(),
                         json.dumps([list(x) for x in v.sent_spans]),
                         np.ascontiguousarray(v.sent_vectors, dtype=np.float32).tobytes(),
+                        tok,
                     )
-                    for c, v in zip(chunks, vectors, strict=True)
+                    for cid, c, v, tok in zip(new_ids, chunks, vectors, token_text, strict=True)
                 ],
             )
-            self._bump()
+            if tokens is not None and tokenizer_version is not None:
+                self._set_meta("tokenizer_version", str(tokenizer_version))
+            self._bump(new_ids, old_ids, [doc_id])
         return Stored(doc_id, "added" if row is None else "updated", len(chunks))
 
     @_locked
@@ -665,6 +747,7 @@ class Store:
             row = self._db.execute(
                 "SELECT source FROM documents WHERE doc_id=?", (doc_id,)
             ).fetchone()
+            old_ids = self._chunk_ids_of(doc_id)
             cur = self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
             if row is None or cur.rowcount == 0:
                 raise NotFound(f"no document with id '{doc_id}'")
@@ -681,7 +764,23 @@ class Store:
                     sql = "UPDATE documents SET metadata = json_set(metadata, '$.duplicate_of', ?)"
                     args = (copies[0][1], copy_id)
                 self._db.execute(sql + " WHERE doc_id=?", args)
-            self._bump()
+            self._bump((), old_ids, [doc_id, *(c for c, _ in copies)])
+
+
+def join_tokens(tokens: Sequence[str]) -> str:
+    """A token list as stored in `chunks.tokens`."""
+    return TOKEN_SEPARATOR.join(tokens)
+
+
+def id_runs(ids: Sequence[int]) -> list[list[int]]:
+    """Chunk ids as `[first, last + 1)` runs (a document's ids are consecutive: one run)."""
+    runs: list[list[int]] = []
+    for i in sorted(ids):
+        if runs and runs[-1][1] == i:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1])
+    return runs
 
 
 def _info(r: Sequence[Any]) -> DocumentInfo:

@@ -5,9 +5,9 @@ fixed picture of the database), so the generation, the chunk rows, the vectors a
 metadata it returns all belong together even while another thread or process writes — and the
 store's own connection (and its lock) stays free for the requests served meanwhile.
 
-Vectors are never all held twice: `vector_batches` streams them from the database a few thousand
-rows at a time (the caller adds each batch to a FAISS index and lets it go), and only when a
-derived index has to be rebuilt at all.
+Rows are read in batches (`row_batches`: at most `SEGMENT_BATCH_ROWS` chunks, by id), so a
+rebuild never holds the whole collection's vectors at once, and an incremental update reads only
+the chunks a write added (`row_batches(ids)`, after `changes_since`).
 
 A view never writes. On a store that could not be opened for writing (see `Store`), it reads
 the database file `immutable`, as the store does. SQLite's errors come out as the library's
@@ -20,16 +20,18 @@ import functools
 import json
 import sqlite3
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
 from rag.store import faults
 
-BATCH_ROWS = 2048  # chunks read per batch when streaming vectors
+SEGMENT_BATCH_ROWS = 100_000  # chunks read per batch (one segment each) when rebuilding
+_ID_CHUNK = 500  # ids per `IN (...)` query
+TOKEN_SEPARATOR = "\x1f"  # as `rag.store.sqlite` joins a chunk's tokens
 WAL_HEADER_BYTES = 32  # a -wal file no longer than its header holds no write
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -67,17 +69,49 @@ def _translated(method: _F) -> _F:
 
 
 @dataclass(frozen=True)
-class ChunkRows:
-    """All chunks in store order, column-wise, as the derived indexes and searches need them."""
+class StoredRows:
+    """Chunks read from the store, column-wise, ordered by chunk id (what a segment is built
+    from). `tokens[i]` is None for a chunk stored without tokens (before schema version 3)."""
 
+    chunk_ids: np.ndarray  # int64, increasing
     doc_ids: list[str]
-    ords: list[int]
-    starts: list[int]
-    ends: list[int]
+    ords: np.ndarray  # int64
+    starts: np.ndarray
+    ends: np.ndarray
     texts: list[str]
-    sent_owner: np.ndarray  # int64 row of each sentence
+    tokens: list[list[str] | None]
+    vectors: np.ndarray  # float32 (n, dim)
+    sent_vectors: np.ndarray  # float32 (m, dim)
+    sent_owner: np.ndarray  # int64 (m,): row of each sentence
     sent_starts: np.ndarray  # int64 document offsets
     sent_ends: np.ndarray
+
+    def __len__(self) -> int:
+        """Number of chunks."""
+        return len(self.chunk_ids)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What the generations after one (up to the view's) changed, net: chunk ids added and
+    still there, chunk ids that existed before and are gone, documents whose rows changed
+    (stored, replaced, deleted, or re-pointed by a delete). Chunk ids are never reused, so an
+    id both added and deleted in the window is simply not there."""
+
+    since: int
+    generation: int
+    added: list[int]
+    deleted: list[int]
+    docs: list[str]
+
+
+@dataclass(frozen=True)
+class DocRow:
+    """What a search shows of a document: its source, title and metadata."""
+
+    source: str
+    title: str
+    metadata: dict[str, Any]
 
 
 class StoreView:
@@ -111,57 +145,89 @@ class StoreView:
         finally:
             self._db.close()
 
+    def meta(self, key: str) -> str | None:
+        """A value of the store's `meta` table (None when absent)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
     @_translated
-    def chunk_rows(self) -> ChunkRows:
-        """Every chunk's place and text (no vectors), in row-id order (the derived indexes')."""
-        doc_ids: list[str] = []
-        ords: list[int] = []
-        starts: list[int] = []
-        ends: list[int] = []
-        texts: list[str] = []
-        owner: list[int] = []
-        s_starts: list[int] = []
-        s_ends: list[int] = []
-        cursor = self._db.execute(
-            "SELECT doc_id, ord, start, end, text, sent_spans FROM chunks ORDER BY id"
-        )
-        for i, (doc_id, ord_, start, end, text, spans) in enumerate(cursor):
-            doc_ids.append(doc_id)
-            ords.append(ord_)
-            starts.append(start)
-            ends.append(end)
-            texts.append(text)
-            for a, b in json.loads(spans):
-                owner.append(i)
-                s_starts.append(start + a)
-                s_ends.append(start + b)
-        return ChunkRows(
-            doc_ids=doc_ids,
-            ords=ords,
-            starts=starts,
-            ends=ends,
-            texts=texts,
-            sent_owner=np.array(owner, dtype=np.int64),
-            sent_starts=np.array(s_starts, dtype=np.int64),
-            sent_ends=np.array(s_ends, dtype=np.int64),
+    def changes_since(self, generation: int) -> Changes | None:
+        """The net changes of the generations after `generation` up to this view's, or None when
+        the change log does not cover them (pruned, written before the log existed, or the
+        store is behind `generation`: restored from a backup)."""
+        if generation > self.generation:
+            return None
+        if generation < int(self.meta("changes_floor") or 0):
+            return None
+        rows = self._db.execute(
+            "SELECT added, deleted, docs FROM changes WHERE generation > ? AND generation <= ? "
+            "ORDER BY generation",
+            (generation, self.generation),
+        ).fetchall()
+        if len(rows) != self.generation - generation:
+            return None
+        added: set[int] = set()
+        deleted: set[int] = set()
+        docs: dict[str, None] = {}
+        for a, d, ds in rows:
+            added.update(_expand(json.loads(a)))
+            deleted.update(_expand(json.loads(d)))
+            docs.update(dict.fromkeys(json.loads(ds)))
+        return Changes(
+            since=generation,
+            generation=self.generation,
+            added=sorted(added - deleted),
+            deleted=sorted(deleted - added),
+            docs=list(docs),
         )
 
-    def vector_batches(
-        self, column: Literal["vector", "sent_vectors"], dim: int
-    ) -> Iterator[np.ndarray]:
-        """The chunks' (`vector`) or their sentences' (`sent_vectors`) embeddings in row order,
-        as float32 `(rows, dim)` arrays of at most `BATCH_ROWS` chunks' worth each."""
+    def row_batches(
+        self, dim: int, chunk_ids: Sequence[int] | None = None, batch: int = SEGMENT_BATCH_ROWS
+    ) -> Iterator[StoredRows]:
+        """Chunks with tokens and vectors, by id, at most `batch` a time: all of them, or those
+        of `chunk_ids` (ids the store lacks are skipped)."""
+        cols = (
+            "id, doc_id, ord, start, end, text, tokens, vector, sent_spans, sent_vectors "
+            "FROM chunks"
+        )
         try:
-            cursor = self._db.execute(f"SELECT {column} FROM chunks ORDER BY id")
-            while rows := cursor.fetchmany(BATCH_ROWS):
-                # one copy, out of the blobs: the batch's blobs are freed once it is consumed
-                batch = b"".join(r[0] for r in rows)
-                yield np.frombuffer(batch, dtype=np.float32).reshape(-1, dim)
+            if chunk_ids is None:
+                cursor = self._db.execute(f"SELECT {cols} ORDER BY id")
+                while rows := cursor.fetchmany(batch):
+                    yield _stored_rows(rows, dim)
+                return
+            ids = sorted(set(chunk_ids))
+            for i in range(0, len(ids), batch):
+                part = ids[i : i + batch]
+                rows = []
+                for j in range(0, len(part), _ID_CHUNK):
+                    sub = part[j : j + _ID_CHUNK]
+                    marks = ",".join("?" * len(sub))
+                    rows += self._db.execute(
+                        f"SELECT {cols} WHERE id IN ({marks}) ORDER BY id", sub
+                    ).fetchall()
+                yield _stored_rows(rows, dim)
         except sqlite3.Error as exc:
             mapped = faults.translate(exc, self.path)
             if mapped is None:
                 raise
             raise mapped from exc
+
+    @_translated
+    def doc_rows(self, doc_ids: Iterable[str] | None = None) -> dict[str, DocRow]:
+        """`doc_id → DocRow` of every document, or of those of `doc_ids` that exist (the large
+        `text` column is not read)."""
+        sql = "SELECT doc_id, source, title, metadata FROM documents"
+        if doc_ids is None:
+            rows = self._db.execute(sql).fetchall()
+        else:
+            wanted = list(dict.fromkeys(doc_ids))
+            rows = []
+            for j in range(0, len(wanted), _ID_CHUNK):
+                sub = wanted[j : j + _ID_CHUNK]
+                marks = ",".join("?" * len(sub))
+                rows += self._db.execute(f"{sql} WHERE doc_id IN ({marks})", sub).fetchall()
+        return {r[0]: DocRow(r[1], r[2], json.loads(r[3])) for r in rows}
 
     @_translated
     def counts(self) -> tuple[int, int]:
@@ -187,3 +253,38 @@ class StoreView:
             r[0]: json.loads(r[1])
             for r in self._db.execute("SELECT doc_id, metadata FROM documents")
         }
+
+
+def _expand(runs: Sequence[Sequence[int]]) -> Iterator[int]:
+    """The ids of `[first, last + 1)` runs."""
+    for lo, hi in runs:
+        yield from range(lo, hi)
+
+
+def _stored_rows(rows: Sequence[Sequence[Any]], dim: int) -> StoredRows:
+    """Column-wise rows of `row_batches`' query."""
+    owner: list[int] = []
+    s_starts: list[int] = []
+    s_ends: list[int] = []
+    for i, r in enumerate(rows):
+        start = r[3]
+        for a, b in json.loads(r[8]):
+            owner.append(i)
+            s_starts.append(start + a)
+            s_ends.append(start + b)
+    return StoredRows(
+        chunk_ids=np.array([r[0] for r in rows], dtype=np.int64),
+        doc_ids=[r[1] for r in rows],
+        ords=np.array([r[2] for r in rows], dtype=np.int64),
+        starts=np.array([r[3] for r in rows], dtype=np.int64),
+        ends=np.array([r[4] for r in rows], dtype=np.int64),
+        texts=[r[5] for r in rows],
+        tokens=[
+            None if r[6] is None else (r[6].split(TOKEN_SEPARATOR) if r[6] else []) for r in rows
+        ],
+        vectors=np.frombuffer(b"".join(r[7] for r in rows), dtype=np.float32).reshape(-1, dim),
+        sent_vectors=np.frombuffer(b"".join(r[9] for r in rows), dtype=np.float32).reshape(-1, dim),
+        sent_owner=np.array(owner, dtype=np.int64),
+        sent_starts=np.array(s_starts, dtype=np.int64),
+        sent_ends=np.array(s_ends, dtype=np.int64),
+    )

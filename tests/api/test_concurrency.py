@@ -54,12 +54,14 @@ class History:
     def record(self, engine: Engine) -> int:
         gen = engine.store.generation()
         with engine.store.read_view() as view:
-            rows = view.chunk_rows()
+            batches = list(view.row_batches(engine.embedder.dim))
         docs = {d.doc_id for d in engine.documents()}
         assert engine.store.generation() == gen  # the caller is the only writer
         with self.lock:
             self.chunks[gen] = {
-                f"{d}:{o}": t for d, o, t in zip(rows.doc_ids, rows.ords, rows.texts, strict=True)
+                f"{d}:{o}": t
+                for rows in batches
+                for d, o, t in zip(rows.doc_ids, rows.ords.tolist(), rows.texts, strict=True)
             }
             self.docs[gen] = docs
         return gen

@@ -280,11 +280,7 @@ def test_info_json(ingested: Path) -> None:
     assert info["chunks"] == state["chunks"]
     assert info["generation"] == int(state["generation"])
     assert info["embedder"] == "use-multilingual" and info["dim"] == 512
-    assert info["derived_files"] == {
-        "dense.idx": "current",
-        "lexical.idx": "current",
-        "sentences.idx": "current",
-    }
+    assert info["derived_files"] == {"segments.manifest": "current"}
     assert sorted(d["source"] for d in info["documents_list"]) == sorted(
         ["suzhou.txt", "demo.txt", *NEW_DOCS]
     )

@@ -16,13 +16,13 @@ from smalldisk import fill, listing, remount, tmpfs
 from rag.config import Settings
 from rag.embed.base import Embedder
 from rag.engine import Engine
-from rag.retrieve.snapshot import DENSE_FILE, LEXICAL_FILE, SENTENCE_FILE
+from rag.index.segments import MANIFEST_FILE
 
 DOCS = {
     "lake.txt": "紫藤湖实验站位于江南丘陵地带。2031年，该站培育了七百二十种耐盐水稻品种。",
     "port.txt": "上海港开通两条绿色航运走廊，连接洛杉矶和长滩。港口今年吞吐量增长百分之五。",
 }
-ALL_CURRENT = {DENSE_FILE: "current", LEXICAL_FILE: "current", SENTENCE_FILE: "current"}
+ALL_CURRENT = {MANIFEST_FILE: "current"}
 
 
 def build(index_dir: Path, embedder: Embedder, docs: dict[str, str] = DOCS) -> None:
@@ -50,11 +50,12 @@ def test_info_reports_and_writes_nothing(built: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "idx"
     shutil.copytree(built, index_dir)
     files = listing(index_dir)
-    assert sorted(files) == sorted(["rag.sqlite3", *ALL_CURRENT])
+    assert sorted(f for f in files if not f.endswith(".seg")) == ["rag.sqlite3", MANIFEST_FILE]
+    assert any(f.endswith(".seg") for f in files)
     got = info(index_dir)
     text = rag(["info"], cli_env(index_dir))
     assert listing(index_dir) == files  # no -wal, no -shm, nothing touched
-    assert text.returncode == 0 and "derived_files    dense.idx current" in text.stdout
+    assert text.returncode == 0 and f"derived_files    {MANIFEST_FILE} current" in text.stdout
     assert got["derived_files"] == ALL_CURRENT
     state = index_state(index_dir)  # (this read-only connection leaves SQLite's -wal and -shm)
     assert got["documents"] == state["documents"] == 2
@@ -67,25 +68,30 @@ def test_info_does_not_rebuild_derived_files(
 ) -> None:
     index_dir = tmp_path / "idx"
     shutil.copytree(built, index_dir)
-    old_sentences = (index_dir / SENTENCE_FILE).read_bytes()
+    manifest = index_dir / MANIFEST_FILE
+    old_manifest = manifest.read_bytes()
     build(
         index_dir,
         use_embedder,
         {"more.txt": "青石镇的杨梅种植已有三百多年历史，全镇杨梅园面积八千亩。"},
     )
-    (index_dir / SENTENCE_FILE).write_bytes(old_sentences)  # another generation's: stale
-    (index_dir / DENSE_FILE).unlink()
-    lexical = index_dir / LEXICAL_FILE
-    lexical.write_bytes(lexical.read_bytes()[:100])  # cut short: damaged
-    files = listing(index_dir)
-    got = info(index_dir)
-    assert got["derived_files"] == {
-        DENSE_FILE: "missing",
-        LEXICAL_FILE: "damaged",
-        SENTENCE_FILE: "stale",
-    }
-    assert got["documents"] == 3
-    assert listing(index_dir) == files  # reported, not rebuilt
+    current = manifest.read_bytes()
+    segment = next(p for p in index_dir.iterdir() if p.suffix == ".seg")
+    intact_segment = segment.read_bytes()
+    for state, damage in (
+        ("stale", lambda: manifest.write_bytes(old_manifest)),  # another generation's
+        ("damaged", lambda: manifest.write_bytes(current[:100])),  # cut short
+        ("missing", manifest.unlink),
+        ("damaged", lambda: segment.write_bytes(intact_segment[:200])),  # a listed segment
+    ):
+        manifest.write_bytes(current)
+        segment.write_bytes(intact_segment)
+        damage()
+        files = listing(index_dir)
+        got = info(index_dir)
+        assert got["derived_files"] == {MANIFEST_FILE: state}
+        assert got["documents"] == 3
+        assert listing(index_dir) == files  # reported, not rebuilt
 
 
 @pytest.fixture

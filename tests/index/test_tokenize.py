@@ -1,21 +1,21 @@
 """The matching form of text: stray spaces in numbers and full-width forms match as written,
-folded texts keep their length (offsets stay valid), and BM25 files of another tokenizer are
-rebuilt."""
+folded texts keep their length (offsets stay valid), and tokens stored by another tokenizer
+version are made again (segments rebuilt, the new tokens stored)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from hashing import HashingEmbedder
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rag.config import Settings
 from rag.embed.base import Embedder
 from rag.engine import Engine
-from rag.index import lexical as lexical_module
-from rag.index.lexical import LexicalIndex
-from rag.index.persist import StaleOrCorrupt
+from rag.index import snapshot as snapshot_module
+from rag.index.segments import MANIFEST_FILE
 from rag.index.tokenize import fold, tokenize
 
 # OpenCC maps each of these one character to one character
@@ -54,16 +54,24 @@ def test_folding_keeps_the_length(text: str) -> None:
     assert len(fold(text)) == len(text)
 
 
-def test_a_lexical_file_of_another_tokenizer_is_stale(
+def test_tokens_of_another_tokenizer_are_made_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    index = LexicalIndex.build(["共 1 2 项措施", "总投资 3 . 5 亿元"])
-    stamp: dict[str, object] = {"generation": 1, "embedder": "e", "rows": 2}
-    index.save(tmp_path / "bm25.bin", stamp)
-    assert len(LexicalIndex.load(tmp_path / "bm25.bin", stamp)) == 2
-    monkeypatch.setattr(lexical_module, "TOKENIZER_VERSION", lexical_module.TOKENIZER_VERSION + 1)
-    with pytest.raises(StaleOrCorrupt):
-        LexicalIndex.load(tmp_path / "bm25.bin", stamp)
+    settings = Settings(index_dir=tmp_path / "idx", parse_sandbox=False)
+    engine = Engine(settings, embedder=HashingEmbedder())
+    engine.ingest_bytes("a.txt", "共 1 2 项措施，总投资 3 . 5 亿元。".encode())
+    engine.close()
+    version = snapshot_module.TOKENIZER_VERSION
+    monkeypatch.setattr(snapshot_module, "TOKENIZER_VERSION", version + 1)
+    engine = Engine(settings, embedder=HashingEmbedder())  # the stored tokens are not trusted
+    assert engine.info()["rebuilt_on_load"] == [MANIFEST_FILE]
+    with engine.store.read_view() as view:
+        assert view.meta("tokenizer_version") == str(version + 1)  # remade and stored
+    assert engine.search("总投资3.5亿元", 1).passages
+    engine.close()
+    engine = Engine(settings, embedder=HashingEmbedder())
+    assert engine.info()["rebuilt_on_load"] == []  # once
+    engine.close()
 
 
 def test_a_spaced_number_is_found_and_quoted_as_stored(

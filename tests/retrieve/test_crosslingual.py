@@ -7,9 +7,10 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from hashing import segment_set
 
-from rag.index.lexical import LexicalIndex
 from rag.retrieve.crosslingual import PinyinIndex, dictionary_terms, glossary
+from rag.retrieve.lexicon import Lexicon
 
 DOC_FREQ = {"平方公里": 3, "平方千米": 1, "走廊": 5, "航运": 4, "绿色": 9, "企业": 40, "公司": 12}
 
@@ -43,12 +44,12 @@ def test_pinyin_matches_romanised_names() -> None:
     assert index.terms("a park") == []
 
 
-def test_lexical_index_translates_only_english_questions_over_chinese_text() -> None:
-    lex = LexicalIndex.build(["张江长三角科技城金山园面积为2.4平方公里。", "嘉兴的走廊建设。"])
+def test_lexicon_translates_only_english_questions_over_chinese_text() -> None:
+    lex = Lexicon(segment_set(["张江长三角科技城金山园面积为2.4平方公里。", "嘉兴的走廊建设。"]))
     english = lex.cross_lingual_terms("How many square kilometres is the Zhangjiang park?")
     assert "平方公里" in english and "张江" in english
     assert lex.cross_lingual_terms("张江的面积是多少平方公里？") == []
-    latin = LexicalIndex.build(["The corridor opened in 2022.", "Shipping lines were green."])
+    latin = Lexicon(segment_set(["The corridor opened in 2022.", "Shipping lines were green."]))
     assert latin.cross_lingual_terms("When did the green shipping corridor open?") == []
 
 
@@ -57,8 +58,9 @@ def test_concurrent_english_readers_build_the_pinyin_table_once(
 ) -> None:
     """Eight English questions arriving together on a fresh index romanise its vocabulary once
     (before: each reader built its own table, and English searches stalled while a writer made
-    new snapshots)."""
-    import rag.index.lexical as lexical
+    new snapshots). Tables are per segment: a write adds one small segment and romanises only
+    its words."""
+    import rag.retrieve.lexicon as lexicon
 
     builds: list[int] = []
 
@@ -68,8 +70,8 @@ def test_concurrent_english_readers_build_the_pinyin_table_once(
             time.sleep(0.2)  # a large vocabulary: the window in which other readers arrive
             super().__init__(words)
 
-    monkeypatch.setattr(lexical, "PinyinIndex", Counted)
-    lex = LexicalIndex.build([f"张江{i}号园区的面积为{i}平方公里。" for i in range(50)])
+    monkeypatch.setattr(lexicon, "PinyinIndex", Counted)
+    lex = Lexicon(segment_set([f"张江{i}号园区的面积为{i}平方公里。" for i in range(50)]))
     question = "How many square kilometres is the Zhangjiang park?"
     with ThreadPoolExecutor(8) as pool:
         found = list(pool.map(lambda _: lex.cross_lingual_terms(question), range(8)))
@@ -84,3 +86,18 @@ def test_a_new_index_reuses_words_romanised_before() -> None:
 
     assert all(w in crosslingual._ROMANISED for w in words)
     assert PinyinIndex([*words, "张江"]).terms("Zhangjiang") == ["张江"]
+
+
+def test_pinyin_tables_are_per_segment_and_count_live_words_only() -> None:
+    """A word romanised in one segment is found; a segment added later brings its own table,
+    built once, and the earlier segments' tables are reused, not rebuilt."""
+    from rag.retrieve import lexicon
+
+    segs = segment_set(["张江园区的面积为两平方公里。", "嘉兴港的走廊建设完成。"], per_segment=1)
+    first = lexicon._pinyin(segs.entries[0].segment)
+    lexicon.warm(segs)
+    assert lexicon._pinyin(segs.entries[0].segment) is first  # built once per segment
+    question = "How large is the Zhangjiang park near Jiaxing port?"
+    assert {"张江", "嘉兴"} <= set(Lexicon(segs).cross_lingual_terms(question))
+    gone = segs.with_deleted([1])  # the Zhangjiang chunk's row is tombstoned
+    assert "张江" not in Lexicon(gone).cross_lingual_terms(question)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hashing import derived_files, random_segment, saved_current
 from smalldisk import fill, free, listing, remount, temp_files, tmpfs
 from test_durability import (
     DEMO,
@@ -38,12 +39,12 @@ from rag.config import Settings
 from rag.embed.base import Embedder
 from rag.engine import Engine, Upload
 from rag.errors import ReadOnlyIndex, StorageFull
-from rag.index.dense import DenseIndex
 from rag.index.persist import sweep_temp_files
-from rag.retrieve.snapshot import DENSE_FILE, LEXICAL_FILE, SENTENCE_FILE
+from rag.index.segment import segment_path
+from rag.index.segments import MANIFEST_FILE
+from rag.index.snapshot import DERIVED
 from rag.store.sqlite import doc_id_for
 
-DERIVED = (DENSE_FILE, SENTENCE_FILE, LEXICAL_FILE)
 RAIL = "high-speed rail Hefei Hangzhou"
 
 
@@ -86,16 +87,16 @@ def assert_consistent(engine: Engine) -> None:
 
 def test_a_derived_write_that_does_not_fit_leaves_no_temp_file(disk: Path) -> None:
     rng = np.random.default_rng(1)
-    old = DenseIndex.build(rng.standard_normal((300, 512)).astype(np.float32))
-    old.save(disk / DENSE_FILE, {"generation": 1, "rows": 300})
-    kept = (disk / DENSE_FILE).read_bytes()
+    old = random_segment(rng, 300, 512)
+    old.save(disk, "s1")
+    kept = segment_path(disk, "s1").read_bytes()
     fill(disk)
-    new = DenseIndex.build(rng.standard_normal((320, 512)).astype(np.float32))
+    new = random_segment(rng, 320, 512)
     with pytest.raises(OSError) as exc:
-        new.save(disk / DENSE_FILE, {"generation": 2, "rows": 320})
+        new.save(disk, "s1")
     assert exc.value.errno == errno.ENOSPC
     assert temp_files(disk) == []  # the half-written temporary file is gone
-    assert (disk / DENSE_FILE).read_bytes() == kept  # and the file as it was
+    assert segment_path(disk, "s1").read_bytes() == kept  # and the file as it was
 
 
 def test_sweep_removes_what_dead_writers_left_and_nothing_else(tmp_path: Path) -> None:
@@ -106,10 +107,10 @@ def test_sweep_removes_what_dead_writers_left_and_nothing_else(tmp_path: Path) -
         ".rag.sqlite3.4194303.tmp-shm",  # its database is gone already
     ):
         (tmp_path / name).write_bytes(b"x" * 1000)
-    keep = [DENSE_FILE, "rag.sqlite3", "rag.sqlite3-wal", ".hidden.tmp", "notes.txt"]
+    keep = [MANIFEST_FILE, "rag.sqlite3", "rag.sqlite3-wal", ".hidden.tmp", "notes.txt"]
     for name in keep:
         (tmp_path / name).write_bytes(b"y")
-    live = tmp_path / f".{DENSE_FILE}.{os.getpid() + 1}.tmp"  # being written (held locked)
+    live = tmp_path / f".{MANIFEST_FILE}.{os.getpid() + 1}.tmp"  # being written (held locked)
     with open(live, "wb") as writer:
         fcntl.flock(writer.fileno(), fcntl.LOCK_EX)
         removed = sweep_temp_files(tmp_path)
@@ -165,14 +166,14 @@ def test_a_disk_that_fills_up_after_the_commit(
     index_dir = disk / "idx"
     engine = engines(index_dir)
     two_documents(engine)
-    refresh = engine.refresh
+    refresh = engine.indexer.refresh
 
     def fill_then_refresh() -> None:
         fill(disk)  # e.g. another process's log, between our commit and our derived files
         refresh()
 
-    monkeypatch.setattr(engine, "refresh", fill_then_refresh)
-    with caplog.at_level(logging.WARNING, logger="rag.retrieve.snapshot"):
+    monkeypatch.setattr(engine.indexer, "refresh", fill_then_refresh)
+    with caplog.at_level(logging.WARNING, logger="rag.index.snapshot"):
         result = engine.ingest_bytes("delta_en.txt", ENGLISH.encode())
     assert result.status == "added"
     assert engine.store.document(doc_id_for("delta_en.txt")).chunks == result.chunks
@@ -189,7 +190,7 @@ def test_a_disk_that_fills_up_after_the_commit(
     free(disk)
     engine.delete(doc_id_for("demo.txt"))  # and once there is room, it works
     assert_consistent(engine)
-    assert sorted(p.name for p in index_dir.glob("*.idx")) == sorted(DERIVED)
+    assert saved_current(engine)  # the segments and their manifest were saved again
     engine.close()
     reopened = engines(index_dir)
     assert reopened.info()["rebuilt_on_load"] == []  # the derived files were saved again
@@ -204,7 +205,7 @@ def test_an_engine_opens_on_a_full_disk_and_serves(disk: Path, engines: Any) -> 
     two_documents(engine)
     want = results(engine)
     engine.close()
-    leftover = index_dir / f".{SENTENCE_FILE}.4194301.tmp"  # a dead writer's, as the issue saw
+    leftover = index_dir / ".seg-0a1b.seg.4194301.tmp"  # a dead writer's, as the issue saw
     leftover.write_bytes(b"\0" * 200_000)
     fill(disk)
     engine = engines(index_dir)
@@ -212,7 +213,7 @@ def test_an_engine_opens_on_a_full_disk_and_serves(disk: Path, engines: Any) -> 
     before = db_state(index_dir)
     engine.close()  # the last connection: SQLite removes its -wal and -shm files
 
-    for name in DERIVED:  # to be rebuilt on open, with no room to save them
+    for name in derived_files(index_dir):  # to be rebuilt on open, with no room to save them
         (index_dir / name).unlink()
     assert sorted(p.name for p in index_dir.iterdir()) == ["rag.sqlite3"]
     fill(disk)  # to the byte: not even SQLite's shared-memory file fits
@@ -224,7 +225,7 @@ def test_an_engine_opens_on_a_full_disk_and_serves(disk: Path, engines: Any) -> 
     with pytest.raises(StorageFull) as exc:
         engine.ingest_bytes("delta_en.txt", ENGLISH.encode())
     assert "no space left" in str(exc.value)
-    assert temp_files(index_dir) == [] and not list(index_dir.glob("*.idx"))
+    assert temp_files(index_dir) == [] and derived_files(index_dir) == []
     assert_same_results(results(engine), want)
 
     free(disk)
@@ -233,7 +234,7 @@ def test_an_engine_opens_on_a_full_disk_and_serves(disk: Path, engines: Any) -> 
     assert engine.store.writable
     assert engine.search(RAIL, 3).passages[0].source == "delta_en.txt"
     assert_consistent(engine)
-    assert sorted(p.name for p in index_dir.glob("*.idx")) == sorted(DERIVED)
+    assert saved_current(engine)
 
 
 def test_an_engine_opens_on_a_read_only_disk_and_serves(disk: Path, engines: Any) -> None:
@@ -242,12 +243,12 @@ def test_an_engine_opens_on_a_read_only_disk_and_serves(disk: Path, engines: Any
     two_documents(engine)
     want = results(engine)
     engine.close()
-    (index_dir / LEXICAL_FILE).unlink()  # to be rebuilt, and not saved
+    (index_dir / MANIFEST_FILE).unlink()  # to be rebuilt, and not saved
     files = listing(index_dir)
     remount(disk, "ro")
     try:
         engine = engines(index_dir)
-        assert engine.info()["rebuilt_on_load"] == [LEXICAL_FILE]
+        assert engine.info()["rebuilt_on_load"] == [MANIFEST_FILE]
         assert_same_results(results(engine), want)
         with pytest.raises(ReadOnlyIndex) as exc:
             engine.ingest_bytes("delta_en.txt", ENGLISH.encode())

@@ -27,9 +27,9 @@ from rag.config import Settings
 from rag.embed.base import Embedder, Kind
 from rag.engine import Engine
 from rag.errors import EmbedderMismatch, NotFound
+from rag.index.segments import MANIFEST_FILE
 from rag.ingest.chunk import make_chunks
 from rag.ingest.pipeline import prepare
-from rag.retrieve.snapshot import DENSE_FILE, LEXICAL_FILE
 from rag.store.sqlite import doc_id_for
 
 # --- sample documents ------------------------------------------------------------------------
@@ -213,8 +213,16 @@ def assert_same_results(got: Results, want: Results) -> None:
 
 
 def derived_files(index_dir: Path) -> set[str]:
-    """The derived index files present beside the database."""
-    return {p.name for p in index_dir.glob("*.idx")}
+    """The derived index files present beside the database (the manifest and its segments)."""
+    return {p.name for p in index_dir.iterdir() if p.name == MANIFEST_FILE or p.suffix == ".seg"}
+
+
+def segment_files(index_dir: Path) -> list[str]:
+    """The segment files the saved manifest lists."""
+    from rag.index.container import read_header
+
+    head = read_header(index_dir / MANIFEST_FILE)
+    return [f"seg-{s['id']}.seg" for s in head["segments"]]
 
 
 def write(path: Path, text: str) -> Path:
@@ -256,12 +264,12 @@ HELPER = textwrap.dedent(
 
         engine.embedder.embed_batch = embed_batch
     elif mode == "folder":
-        # These documents are small: grouped for embedding (rag.engine.GROUP_CHUNKS) all forty would
-        # commit within milliseconds of each other. One document per group spreads the commits over
-        # the run, as large documents do, so the kill lands between or inside documents.
-        import rag.engine
+        # These documents are small: grouped for embedding (rag.write.indexer.GROUP_CHUNKS) all
+        # forty would commit within milliseconds of each other. One document per group spreads the
+        # commits over the run, as large documents do, so the kill lands between or inside them.
+        import rag.write.indexer
 
-        rag.engine.GROUP_CHUNKS = 1
+        rag.write.indexer.GROUP_CHUNKS = 1
     elif mode == "commit":  # die inside the write transaction: rows written, COMMIT about to run
         wrote = [False]
 
@@ -370,9 +378,9 @@ def test_ingest_killed_midway_keeps_complete_documents(tmp_path: Path, open_engi
     engine = open_engine(index_dir)
     info = engine.info()
     assert engine.store.count_documents() == 1 + len(new) == info["documents"]
-    # Every derived file is stale after the new commits (whatever derived files there are).
-    assert {DENSE_FILE, LEXICAL_FILE} <= set(info["rebuilt_on_load"])
-    assert set(info["rebuilt_on_load"]) == derived_files(index_dir)
+    # The manifest is stale after the new commits (the killed process never saved its own):
+    # every segment is rebuilt from SQLite, none of the stale ones served.
+    assert info["rebuilt_on_load"] == [MANIFEST_FILE]
     assert info["generation"] == state["generation"]
     assert len(engine.snapshot) == engine.store.count_chunks()
     assert_documents_complete(engine, {"first.txt": first, **files})
@@ -497,18 +505,19 @@ CORRUPTIONS = {
 }
 
 
-@pytest.mark.parametrize("name", [DENSE_FILE, LEXICAL_FILE])
+@pytest.mark.parametrize("which", ["manifest", "segment"])
 @pytest.mark.parametrize("how", sorted(CORRUPTIONS))
 def test_damaged_derived_file_is_rebuilt(
-    tmp_path: Path, built_index: tuple[Path, Results], open_engine: Any, name: str, how: str
+    tmp_path: Path, built_index: tuple[Path, Results], open_engine: Any, which: str, how: str
 ) -> None:
     index_dir = copy_index(built_index[0], tmp_path)
+    name = MANIFEST_FILE if which == "manifest" else segment_files(index_dir)[0]
     intact = (index_dir / name).read_bytes()
     CORRUPTIONS[how](index_dir / name)
     assert not (index_dir / name).exists() or (index_dir / name).read_bytes() != intact
 
     engine = open_engine(index_dir)
-    assert engine.info()["rebuilt_on_load"] == [name]  # the damaged one, only it
+    assert engine.info()["rebuilt_on_load"] == [MANIFEST_FILE]  # rebuilt, the damage not served
     assert_same_results(results(engine), built_index[1])
     assert_search_consistent(engine)
     engine.close()
@@ -526,7 +535,7 @@ def test_all_derived_files_damaged(
     for i, n in enumerate(names):
         (_garbage, _truncate, _flip_middle)[i % 3](index_dir / n)
     engine = open_engine(index_dir)
-    assert sorted(engine.info()["rebuilt_on_load"]) == names
+    assert engine.info()["rebuilt_on_load"] == [MANIFEST_FILE]
     assert_same_results(results(engine), built_index[1])
 
 
@@ -536,7 +545,7 @@ def test_stale_derived_files_are_rebuilt_not_served(tmp_path: Path, open_engine:
     engine = open_engine(index_dir)
     engine.ingest_paths([write(src / "suzhou.txt", FIRST), write(src / "demo.txt", DEMO)])
     old = {n: (index_dir / n).read_bytes() for n in derived_files(index_dir)}
-    assert {DENSE_FILE, LEXICAL_FILE} <= set(old)
+    assert MANIFEST_FILE in old and len(old) >= 2
     old_generation = engine.store.generation()
     # A later ingest that keeps the number of chunks, and one that adds a document.
     write(src / "demo.txt", DEMO.replace("2413", "2300"))
@@ -548,7 +557,7 @@ def test_stale_derived_files_are_rebuilt_not_served(tmp_path: Path, open_engine:
     for n, data in old.items():  # put the older generation's files back
         (index_dir / n).write_bytes(data)
     engine = open_engine(index_dir)
-    assert sorted(engine.info()["rebuilt_on_load"]) == sorted(old)  # all of them, none served
+    assert engine.info()["rebuilt_on_load"] == [MANIFEST_FILE]  # none of the stale ones served
     assert len(engine.snapshot) == engine.store.count_chunks()
     assert_same_results(results(engine), want)
     assert_search_consistent(engine)
@@ -556,11 +565,11 @@ def test_stale_derived_files_are_rebuilt_not_served(tmp_path: Path, open_engine:
     assert hits[0].source == "delta_en.txt"  # the document the stale files do not know
     assert all("2413" not in p.text for p in engine.search("示范区面积多少平方公里", 5).passages)
 
-    # Only one file stale: only it is rebuilt.
+    # Only the manifest stale (its segments intact): rebuilt all the same, never served.
     engine.close()
-    (index_dir / LEXICAL_FILE).write_bytes(old[LEXICAL_FILE])
+    (index_dir / MANIFEST_FILE).write_bytes(old[MANIFEST_FILE])
     engine = open_engine(index_dir)
-    assert engine.info()["rebuilt_on_load"] == [LEXICAL_FILE]
+    assert engine.info()["rebuilt_on_load"] == [MANIFEST_FILE]
     assert_same_results(results(engine), want)
 
 
@@ -734,6 +743,6 @@ def test_reader_picks_up_writes_from_another_process(
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "suzhou.txt").write_text(FIRST, encoding="utf-8")
     writer.ingest_paths([tmp_path / "d"])
-    reader._checked_at -= engine_module.RECHECK_SECONDS + 1  # as if a second had passed
+    reader.indexer._checked_at -= engine_module.RECHECK_SECONDS + 1  # as if a second had passed
     hits = reader.search("苏州工业园区", 3).passages
     assert hits and hits[0].source == "suzhou.txt"

@@ -1,0 +1,380 @@
+"""An immutable view of the index at one SQLite generation: a `SegmentSet` plus document info.
+
+Searches read one `Snapshot` from start to end; a write makes a new one (the old segments, a new
+small segment for the chunks it added, tombstones for those it removed) and swaps it in, so a
+response never mixes the state before and after a write.
+
+Rows are addressed globally: entry `i`'s local row `r` is row `offsets[i] + r` (tombstoned rows
+keep their numbers; a search never returns them). Per-row accessors decode what one hit needs,
+on demand; nothing is computed for every row of the collection.
+
+The segment files and their manifest are caches of SQLite: a snapshot is built in memory, and a
+file that cannot be saved (a full or read-only disk, no permission) is logged and left to be
+rebuilt by a later load; it never fails a load, nor the write that led to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from rag.errors import RagError
+from rag.index.bm25 import CollectionStats
+from rag.index.container import read_header
+from rag.index.persist import StaleOrCorrupt
+from rag.index.segment import HNSW_MIN_ROWS, Segment, SegmentRows, segment_path
+from rag.index.segments import MANIFEST_FILE, SegmentSet
+from rag.index.tokenize import TOKENIZER_VERSION, fold_long, tokenize
+from rag.ingest.pages import page_spans
+from rag.store import faults
+from rag.store.base import ReadView
+from rag.store.view import DocRow, StoredRows
+from rag.types import PageSpan
+
+log = logging.getLogger(__name__)
+
+# Files of the whole-collection indexes this replaced: removed when found.
+OLD_FILES = ("dense.idx", "lexical.idx", "sentences.idx")
+DERIVED = (MANIFEST_FILE,)
+# A segment file no manifest lists is deleted at open only when older than this (another
+# process may have written it a moment ago and not yet its manifest).
+ORPHAN_AGE_SECONDS = 60.0
+FOLDED_CACHE_ROWS = 50_000  # folded texts kept per snapshot (pool rows of recent searches)
+
+
+class TokenSink(Protocol):
+    """Where tokens made for chunks stored without them are written back (the store)."""
+
+    @property
+    def writable(self) -> bool:
+        """Whether the store can be written now."""
+        ...
+
+    def set_tokens(self, tokens: Sequence[tuple[int, Sequence[str]]], version: int) -> None:
+        """Store `(chunk id, tokens)` pairs made by tokenizer `version`."""
+        ...
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """Everything a search needs, consistent with SQLite generation `generation`."""
+
+    generation: int
+    segments: SegmentSet
+    sources: Mapping[str, tuple[str, str]]  # doc_id -> (source, title)
+    metadata: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # without "pages"
+    pages: Mapping[str, tuple[PageSpan, ...]] = field(default_factory=dict)  # paged docs only
+    rebuilt: tuple[str, ...] = ()  # which derived files had to be rebuilt on load
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)  # per-snapshot memo
+
+    def __len__(self) -> int:
+        """Number of live chunks."""
+        return len(self.segments)
+
+    @cached_property
+    def offsets(self) -> np.ndarray:
+        """Global row of each entry's first row, and the total (int64, len(entries) + 1)."""
+        sizes = [e.segment.n_rows for e in self.segments.entries]
+        return np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
+
+    @property
+    def stats(self) -> CollectionStats:
+        """Collection-wide BM25 statistics over the live rows."""
+        return self.segments.stats
+
+    def locate(self, row: int) -> tuple[Segment, int]:
+        """The segment and local row of global `row`."""
+        i = int(np.searchsorted(self.offsets, row, side="right")) - 1
+        return self.segments.entries[i].segment, int(row - self.offsets[i])
+
+    def global_rows(self, segments: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Global rows of (entry index, local row) pairs."""
+        return self.offsets[np.asarray(segments, dtype=np.int64)] + np.asarray(rows, np.int64)
+
+    def split_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(entry index, local row) of global rows."""
+        rows = np.asarray(rows, dtype=np.int64)
+        segs = np.searchsorted(self.offsets, rows, side="right").astype(np.int64) - 1
+        return segs, rows - self.offsets[segs]
+
+    def text(self, row: int) -> str:
+        """The chunk's text."""
+        seg, r = self.locate(row)
+        return seg.text(r)
+
+    def doc_id(self, row: int) -> str:
+        """The chunk's document id."""
+        seg, r = self.locate(row)
+        return seg.doc_id(r)
+
+    def start(self, row: int) -> int:
+        """The chunk's start offset in its document's text."""
+        seg, r = self.locate(row)
+        return int(seg.starts[r])
+
+    def end(self, row: int) -> int:
+        """The chunk's end offset in its document's text."""
+        seg, r = self.locate(row)
+        return int(seg.ends[r])
+
+    def ord(self, row: int) -> int:
+        """The chunk's position in its document."""
+        seg, r = self.locate(row)
+        return int(seg.ords[r])
+
+    def key(self, row: int) -> int:
+        """The chunk's SQLite id (names one chunk forever)."""
+        seg, r = self.locate(row)
+        return int(seg.chunk_ids[r])
+
+    def chunk_id(self, row: int) -> str:
+        """`doc_id:ord` of a row."""
+        return f"{self.doc_id(row)}:{self.ord(row)}"
+
+    def folded(self, row: int) -> str:
+        """The chunk text folded to simplified, lower case (matching only; never shown),
+        computed for the rows a search touches and kept with the snapshot."""
+        key = ("folded", row)
+        out = self._cache.get(key)
+        if out is None:
+            if len(self._cache) > FOLDED_CACHE_ROWS:  # bounded: a long-lived snapshot
+                self._cache.clear()
+            out = self._cache[key] = fold_long(self.text(row))
+        return str(out)
+
+    def sentences(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """Document start and end offsets of the chunk's sentences."""
+        seg, r = self.locate(row)
+        lo, hi = int(seg.sent_ptr[r]), int(seg.sent_ptr[r + 1])
+        return seg.sent_starts[lo:hi], seg.sent_ends[lo:hi]
+
+    def rows_for(self, doc_ids: Sequence[str]) -> list[np.ndarray]:
+        """Per entry, the boolean mask of the rows of any of `doc_ids` (a filtered search's)."""
+        return [e.segment.rows_of_docs(doc_ids) for e in self.segments.entries]
+
+    def live_rows(self) -> Iterator[int]:
+        """Global rows of every live chunk, in entry order (benchmarks, tests)."""
+        for i, e in enumerate(self.segments.entries):
+            local = np.arange(e.segment.n_rows) if e.live is None else np.flatnonzero(e.live)
+            yield from (self.offsets[i] + local).tolist()
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+def segment_of(rows: StoredRows, dim: int, filled: list[tuple[int, list[str]]]) -> Segment:
+    """A segment of stored rows; chunks stored without tokens are tokenised now, and their
+    tokens appended to `filled` (to be written back)."""
+    tokens: list[list[str]] = []
+    for cid, text, stored in zip(rows.chunk_ids.tolist(), rows.texts, rows.tokens, strict=True):
+        if stored is None:
+            stored = tokenize(text)
+            filled.append((cid, stored))
+        tokens.append(stored)
+    return Segment.build(
+        SegmentRows(
+            chunk_ids=rows.chunk_ids,
+            doc_ids=rows.doc_ids,
+            ords=rows.ords,
+            starts=rows.starts,
+            ends=rows.ends,
+            texts=rows.texts,
+            tokens=tokens,
+            vectors=rows.vectors,
+            sent_vectors=rows.sent_vectors,
+            sent_owner=rows.sent_owner,
+            sent_starts=rows.sent_starts,
+            sent_ends=rows.sent_ends,
+        ),
+        dim,
+        hnsw_min_rows=HNSW_MIN_ROWS,
+    )
+
+
+def _doc_maps(
+    rows: Mapping[str, DocRow],
+) -> tuple[dict[str, tuple[str, str]], dict[str, dict[str, Any]], dict[str, tuple[PageSpan, ...]]]:
+    """Sources, metadata (a PDF's page spans apart: long, not for display) and page spans."""
+    sources = {d: (r.source, r.title) for d, r in rows.items()}
+    metadata = {d: {k: v for k, v in r.metadata.items() if k != "pages"} for d, r in rows.items()}
+    pages = {d: spans for d, r in rows.items() if (spans := page_spans(r.metadata))}
+    return sources, metadata, pages
+
+
+def tokens_trusted(view: ReadView) -> bool:
+    """Whether the tokens stored in the view were made by this tokenizer."""
+    stored = view.meta("tokenizer_version")
+    return stored is None or stored == str(TOKENIZER_VERSION)
+
+
+def build_snapshot(view: ReadView, dim: int, filled: list[tuple[int, list[str]]]) -> Snapshot:
+    """A snapshot of everything in `view`, segments of at most `SEGMENT_BATCH_ROWS` rows built
+    from stored tokens and vectors (nothing re-tokenised but chunks stored without tokens, or
+    all of them when the tokenizer changed)."""
+    trusted = tokens_trusted(view)
+    segs = SegmentSet()
+    for rows in view.row_batches(dim):
+        if not trusted:
+            rows = _without_tokens(rows)
+        segs = segs.with_added(segment_of(rows, dim, filled))
+    sources, metadata, pages = _doc_maps(view.doc_rows())
+    return Snapshot(view.generation, segs, sources, metadata, pages)
+
+
+def _without_tokens(rows: StoredRows) -> StoredRows:
+    """The rows with their stored tokens dropped (made by another tokenizer version)."""
+    import dataclasses
+
+    return dataclasses.replace(rows, tokens=[None] * len(rows))
+
+
+def apply_changes(
+    snap: Snapshot, view: ReadView, dim: int, filled: list[tuple[int, list[str]]]
+) -> Snapshot | None:
+    """`snap` brought to the view's generation by the change log: tombstones for the chunks
+    deleted since, one new segment for the chunks added, document info re-read for the documents
+    touched. None when the log does not cover `snap.generation` (the caller rebuilds)."""
+    changes = view.changes_since(snap.generation)
+    if changes is None or not tokens_trusted(view):
+        return None
+    segs = snap.segments.with_deleted(changes.deleted)
+    if changes.added:
+        for rows in view.row_batches(dim, changes.added):
+            if len(rows):
+                segs = segs.with_added(segment_of(rows, dim, filled))
+    touched = view.doc_rows(changes.docs)
+    sources, metadata, pages = dict(snap.sources), dict(snap.metadata), dict(snap.pages)
+    for d in changes.docs:
+        sources.pop(d, None)
+        metadata.pop(d, None)
+        pages.pop(d, None)
+    new_sources, new_metadata, new_pages = _doc_maps(touched)
+    sources.update(new_sources)
+    metadata.update(new_metadata)
+    pages.update(new_pages)
+    return Snapshot(changes.generation, segs, sources, metadata, pages)
+
+
+def load_snapshot(store: TokenSink, view: ReadView, index_dir: Path, dim: int) -> Snapshot:
+    """The snapshot of `view`'s generation: the saved segments when their manifest is current
+    and intact, else rebuilt from SQLite (and saved). Tokens made for chunks stored without
+    them are written back to `store` when it is writable."""
+    filled: list[tuple[int, list[str]]] = []
+    remove_old_files(index_dir)
+    try:
+        if not tokens_trusted(view):
+            raise StaleOrCorrupt("the stored tokens were made by another tokenizer")
+        segs = SegmentSet.load(index_dir, view.generation, dim=dim)
+        sources, metadata, pages = _doc_maps(view.doc_rows())
+        snap = Snapshot(view.generation, segs, sources, metadata, pages)
+    except StaleOrCorrupt as exc:
+        log.info("rebuilding the index segments from SQLite: %s", exc)
+        snap = build_snapshot(view, dim, filled)
+        snap = Snapshot(
+            snap.generation, snap.segments, snap.sources, snap.metadata, snap.pages, DERIVED
+        )
+        save_segments(snap.segments, index_dir, snap.generation)
+    write_back(store, filled)
+    remove_orphans(index_dir, min_age=ORPHAN_AGE_SECONDS)
+    return snap
+
+
+def write_back(store: TokenSink, filled: list[tuple[int, list[str]]]) -> None:
+    """Store tokens made for chunks stored without them, if the store can be written (else
+    they are made again by a later rebuild)."""
+    if not filled or not store.writable:
+        return
+    try:
+        store.set_tokens(filled, TOKENIZER_VERSION)
+    except (RagError, OSError) as exc:
+        log.warning("could not store the tokens of %d chunks: %s", len(filled), exc)
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+def save_segments(segs: SegmentSet, index_dir: Path, generation: int) -> bool:
+    """Write the segments not on disk yet and the manifest stamped with `generation`.
+
+    They are a cache: when they cannot be written (`OSError`: a full or read-only disk, no
+    permission) the snapshot is served from memory and the files are rebuilt by a later load;
+    the failure is logged, never raised. With no room, segment files no manifest lists are
+    removed first and the write tried once more. Returns whether the manifest was saved.
+    """
+    try:
+        segs.save(index_dir, generation)
+        return True
+    except OSError as exc:
+        error = exc
+    if faults.is_no_room(error):
+        keep = set(segs.seg_ids)
+        for path in index_dir.glob("seg-*.seg"):
+            if path.name[4:-4] not in keep:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        with contextlib.suppress(OSError):  # a stale manifest is useless to this generation
+            (index_dir / MANIFEST_FILE).unlink()
+        try:
+            segs.save(index_dir, generation)
+            return True
+        except OSError as exc:
+            error = exc
+    log.warning(
+        "could not save the index segments (%s): serving them from memory; they are rebuilt "
+        "on a later load",
+        error.strerror or error,
+    )
+    return False
+
+
+def remove_old_files(index_dir: Path) -> None:
+    """Remove the whole-collection index files of earlier versions (never read now)."""
+    for name in OLD_FILES:
+        with contextlib.suppress(OSError):
+            (index_dir / name).unlink()
+
+
+def remove_orphans(index_dir: Path, *, min_age: float = 0.0, only: Iterable[str] = ()) -> None:
+    """Delete segment files the saved manifest does not list: those of `only` (segment ids this
+    process dropped), or every one older than `min_age` seconds. Unlinking a file another
+    process has mapped is safe: its mapping stays valid until it lets go."""
+    wanted = set(only)
+    now = time.time()
+    for path in SegmentSet.unreferenced_files(index_dir):
+        seg_id = path.name[4:-4]
+        try:
+            old = now - os.stat(path).st_mtime >= min_age
+        except OSError:
+            continue
+        if seg_id in wanted or (not wanted and old):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def derived_status(index_dir: Path, view: ReadView, dim: int) -> dict[str, str]:
+    """`file → "current" | "stale" | "missing" | "damaged"` for the segment manifest, as seen
+    from the store state `view`: current when it is stamped with the view's generation and every
+    segment it lists is there with its checksum. Headers only are read; nothing is written."""
+    path = index_dir / MANIFEST_FILE
+    try:
+        head = read_header(path)
+    except StaleOrCorrupt:
+        return {MANIFEST_FILE: "damaged" if path.exists() else "missing"}
+    try:
+        for item in head.get("segments", []):
+            seg = read_header(segment_path(index_dir, str(item["id"])))
+            if seg.get("sha256") != item.get("sha256") or seg.get("dim") != dim:
+                return {MANIFEST_FILE: "damaged"}
+    except (StaleOrCorrupt, KeyError, ValueError):
+        return {MANIFEST_FILE: "damaged"}
+    current = head.get("generation") == view.generation and tokens_trusted(view)
+    return {MANIFEST_FILE: "current" if current else "stale"}

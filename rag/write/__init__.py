@@ -1,0 +1,1 @@
+"""The write path: from documents to stored chunks to index segments (see `indexer`)."""
