@@ -20,8 +20,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -67,10 +66,11 @@ class SegmentEntry:
     n_dead: int = 0
     dead_len: int = 0  # tokens in the dead rows
 
-    @cached_property
-    def live(self) -> np.ndarray | None:
-        """Bool mask of the live rows (None: all live)."""
-        return None if self.dead is None else ~self.dead
+    live: np.ndarray | None = field(init=False, repr=False)  # bool: rows not tombstoned (None: all)
+
+    def __post_init__(self) -> None:
+        """Compute the live mask once, at construction (searches read it every time)."""
+        object.__setattr__(self, "live", None if self.dead is None else ~self.dead)
 
     @property
     def n_live(self) -> int:
@@ -120,13 +120,19 @@ class SegmentSet:
 
     # ---- state ----------------------------------------------------------------------------
 
-    @cached_property
-    def stats(self) -> CollectionStats:
-        """BM25 statistics over the live rows (from counters kept per entry: no scan)."""
-        return CollectionStats(
-            n_docs=sum(e.n_live for e in self.entries),
-            total_len=sum(e.segment.postings.total_len - e.dead_len for e in self.entries),
-            parts=tuple((e.segment.postings, e.dead_df) for e in self.entries),
+    stats: CollectionStats = field(init=False, repr=False)  # BM25 statistics over the live rows
+
+    def __post_init__(self) -> None:
+        """Compute the collection-wide BM25 statistics once, at construction (from counters kept
+        per entry: no scan)."""
+        object.__setattr__(
+            self,
+            "stats",
+            CollectionStats(
+                n_docs=sum(e.n_live for e in self.entries),
+                total_len=sum(e.segment.postings.total_len - e.dead_len for e in self.entries),
+                parts=tuple((e.segment.postings, e.dead_df) for e in self.entries),
+            ),
         )
 
     def __len__(self) -> int:

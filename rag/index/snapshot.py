@@ -20,14 +20,15 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from rag.errors import RagError
+from rag.index.arrays import concat_ranges, csr_pointer
 from rag.index.bm25 import CollectionStats
 from rag.index.container import read_header
 from rag.index.persist import StaleOrCorrupt
@@ -48,7 +49,8 @@ DERIVED = (MANIFEST_FILE,)
 # A segment file no manifest lists is deleted at open only when older than this (another
 # process may have written it a moment ago and not yet its manifest).
 ORPHAN_AGE_SECONDS = 60.0
-FOLDED_CACHE_ROWS = 50_000  # folded texts kept per snapshot (pool rows of recent searches)
+FOLDED_CACHE_ROWS = 20_000  # folded chunk texts remembered (the pool rows of recent searches)
+MEDIAN_SAMPLE = 1024  # rows whose median dense score stands for the collection's (`gap`)
 
 
 class TokenSink(Protocol):
@@ -64,27 +66,121 @@ class TokenSink(Protocol):
         ...
 
 
+def sample_rows(
+    segments: SegmentSet, masks: Sequence[np.ndarray] | None = None, k: int = MEDIAN_SAMPLE
+) -> list[tuple[int, np.ndarray, float]]:
+    """A fixed sample of at most about `k` of the searchable rows (live, allowed by `masks`), as
+    (entry index, local rows, weight): all of them when there are no more, else each segment's
+    share, drawn with a fixed seed (a query's `gap` does not move between two searches of one
+    snapshot). The weight is the rows each sampled row stands for."""
+    allowed = []
+    for i, e in enumerate(segments.entries):
+        mask = segments.allowed(i, None if masks is None else masks[i])
+        rows = np.arange(e.segment.n_rows, dtype=np.int64) if mask is None else np.flatnonzero(mask)
+        if len(rows):
+            allowed.append((i, rows))
+    total = sum(len(r) for _, r in allowed)
+    out = []
+    for i, rows in allowed:
+        if total <= k:
+            out.append((i, rows, 1.0))
+            continue
+        take = max(1, round(k * len(rows) / total))
+        pick = np.sort(np.random.default_rng(0).choice(len(rows), take, replace=False))
+        out.append((i, rows[pick], len(rows) / take))
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class DenseSample:
+    """The vectors of a fixed sample of rows (`sample_rows`), copied once into contiguous
+    float32 matrices: the median dense score every search compares its hits with (`gap`) then
+    costs two small matrix-vector products, not a gather and a float16 conversion per query."""
+
+    chunk: np.ndarray  # float32 (s, dim): the sampled rows' chunk vectors
+    sent: np.ndarray  # float32 (m, dim): their sentences' vectors
+    sent_ptr: np.ndarray  # int64 (s + 1,): sentences of sampled row j are [ptr[j], ptr[j + 1])
+    weights: np.ndarray  # float64 (s,): rows of the collection each sampled row stands for
+
+    @classmethod
+    def of(cls, segments: SegmentSet, masks: Sequence[np.ndarray] | None = None) -> DenseSample:
+        """The sample of `segments`' searchable rows (under `masks`, a filtered search's)."""
+        dim = segments.entries[0].segment.dim if segments.entries else 0
+        chunks, sents, counts, weights = [], [], [], []
+        for i, rows, weight in sample_rows(segments, masks):
+            seg = segments.entries[i].segment
+            lo, hi = seg.sent_ptr[rows], seg.sent_ptr[rows + 1]
+            chunks.append(np.asarray(seg.vectors[rows], dtype=np.float32))
+            sents.append(seg.sent_vectors[concat_ranges(lo, hi)].astype(np.float32))
+            counts.append(hi - lo)
+            weights.append(np.full(len(rows), weight))
+        if not chunks:
+            empty = np.zeros((0, dim), np.float32)
+            return cls(empty, empty, np.zeros(1, np.int64), np.zeros(0))
+        return cls(
+            chunk=np.ascontiguousarray(np.concatenate(chunks)),
+            sent=np.ascontiguousarray(np.concatenate(sents)),
+            sent_ptr=csr_pointer(np.concatenate(counts)),
+            weights=np.concatenate(weights),
+        )
+
+    def __len__(self) -> int:
+        """Sampled rows."""
+        return len(self.chunk)
+
+    def blended(self, query: np.ndarray, blend: float) -> np.ndarray:
+        """Each sampled row's dense score: `blend` × its best sentence cosine + (1 − `blend`) ×
+        its chunk cosine (a row without sentences: its chunk cosine)."""
+        q = np.asarray(query, dtype=np.float32)
+        own = self.chunk @ q
+        best = own.copy()
+        has = self.sent_ptr[1:] > self.sent_ptr[:-1]
+        if has.any():
+            cos = self.sent @ q
+            best[has] = np.maximum.reduceat(cos, self.sent_ptr[:-1][has])
+        return (blend * best + (1.0 - blend) * own).astype(np.float32)
+
+
 @dataclass(frozen=True, eq=False)
 class Snapshot:
-    """Everything a search needs, consistent with SQLite generation `generation`."""
+    """Everything a search needs, consistent with SQLite generation `generation`; made by `of`,
+    which computes the row offsets and the dense sample once (nothing is filled in later)."""
 
     generation: int
     segments: SegmentSet
     sources: Mapping[str, tuple[str, str]]  # doc_id -> (source, title)
-    metadata: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # without "pages"
-    pages: Mapping[str, tuple[PageSpan, ...]] = field(default_factory=dict)  # paged docs only
-    rebuilt: tuple[str, ...] = ()  # which derived files had to be rebuilt on load
-    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)  # per-snapshot memo
+    metadata: Mapping[str, dict[str, Any]]  # without "pages"
+    pages: Mapping[str, tuple[PageSpan, ...]]  # paged docs only
+    rebuilt: tuple[str, ...]  # which derived files had to be rebuilt on load
+    offsets: np.ndarray  # int64 (entries + 1,): global row of each entry's first row, the total
+    sample: DenseSample  # the rows whose median dense score `gap` is measured against
+
+    @classmethod
+    def of(
+        cls,
+        generation: int,
+        segments: SegmentSet,
+        sources: Mapping[str, tuple[str, str]],
+        metadata: Mapping[str, dict[str, Any]] | None = None,
+        pages: Mapping[str, tuple[PageSpan, ...]] | None = None,
+        rebuilt: tuple[str, ...] = (),
+    ) -> Snapshot:
+        """A snapshot of `segments` and the documents' info."""
+        sizes = [e.segment.n_rows for e in segments.entries]
+        return cls(
+            generation=generation,
+            segments=segments,
+            sources=sources,
+            metadata=metadata or {},
+            pages=pages or {},
+            rebuilt=rebuilt,
+            offsets=np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64),
+            sample=DenseSample.of(segments),
+        )
 
     def __len__(self) -> int:
         """Number of live chunks."""
         return len(self.segments)
-
-    @cached_property
-    def offsets(self) -> np.ndarray:
-        """Global row of each entry's first row, and the total (int64, len(entries) + 1)."""
-        sizes = [e.segment.n_rows for e in self.segments.entries]
-        return np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
 
     @property
     def stats(self) -> CollectionStats:
@@ -142,14 +238,8 @@ class Snapshot:
 
     def folded(self, row: int) -> str:
         """The chunk text folded to simplified, lower case (matching only; never shown),
-        computed for the rows a search touches and kept with the snapshot."""
-        key = ("folded", row)
-        out = self._cache.get(key)
-        if out is None:
-            if len(self._cache) > FOLDED_CACHE_ROWS:  # bounded: a long-lived snapshot
-                self._cache.clear()
-            out = self._cache[key] = fold_long(self.text(row))
-        return str(out)
+        computed for the rows a search touches (`folded_text` keeps recent ones)."""
+        return folded_text(self.text(row))
 
     def sentences(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         """Document start and end offsets of the chunk's sentences."""
@@ -166,6 +256,13 @@ class Snapshot:
         for i, e in enumerate(self.segments.entries):
             local = np.arange(e.segment.n_rows) if e.live is None else np.flatnonzero(e.live)
             yield from (self.offsets[i] + local).tolist()
+
+
+@lru_cache(maxsize=FOLDED_CACHE_ROWS)
+def folded_text(text: str) -> str:
+    """`fold_long(text)`, remembered for the most recently folded texts (the rows searches keep
+    touching), process-wide: a pure function's memo, shared by every snapshot."""
+    return fold_long(text)
 
 
 # --- building -------------------------------------------------------------------------------
@@ -227,7 +324,7 @@ def build_snapshot(view: ReadView, dim: int, filled: list[tuple[int, list[str]]]
             rows = _without_tokens(rows)
         segs = segs.with_added(segment_of(rows, dim, filled))
     sources, metadata, pages = _doc_maps(view.doc_rows())
-    return Snapshot(view.generation, segs, sources, metadata, pages)
+    return Snapshot.of(view.generation, segs, sources, metadata, pages)
 
 
 def _without_tokens(rows: StoredRows) -> StoredRows:
@@ -261,7 +358,7 @@ def apply_changes(
     sources.update(new_sources)
     metadata.update(new_metadata)
     pages.update(new_pages)
-    return Snapshot(changes.generation, segs, sources, metadata, pages)
+    return Snapshot.of(changes.generation, segs, sources, metadata, pages)
 
 
 def load_snapshot(store: TokenSink, view: ReadView, index_dir: Path, dim: int) -> Snapshot:
@@ -275,11 +372,11 @@ def load_snapshot(store: TokenSink, view: ReadView, index_dir: Path, dim: int) -
             raise StaleOrCorrupt("the stored tokens were made by another tokenizer")
         segs = SegmentSet.load(index_dir, view.generation, dim=dim)
         sources, metadata, pages = _doc_maps(view.doc_rows())
-        snap = Snapshot(view.generation, segs, sources, metadata, pages)
+        snap = Snapshot.of(view.generation, segs, sources, metadata, pages)
     except StaleOrCorrupt as exc:
         log.info("rebuilding the index segments from SQLite: %s", exc)
         snap = build_snapshot(view, dim, filled)
-        snap = Snapshot(
+        snap = Snapshot.of(
             snap.generation, snap.segments, snap.sources, snap.metadata, snap.pages, DERIVED
         )
         save_segments(snap.segments, index_dir, snap.generation)

@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from rag.index.segments import weighted_median
-from rag.index.snapshot import Snapshot
+from rag.index.snapshot import MEDIAN_SAMPLE, DenseSample, Snapshot, sample_rows
 from rag.index.tokenize import fold, tokenize
 from rag.retrieve.fusion import score_fusion
 from rag.retrieve.lexicon import Lexicon, lexicon
@@ -20,7 +20,6 @@ from rag.retrieve.rerank import Candidate, Reranker
 Masks = list[np.ndarray]  # per segment entry: the rows a filtered search may return
 
 SENTENCE_BLEND = 0.5
-MEDIAN_SAMPLE = 1024  # chunks whose median dense score stands for the collection's (`gap`)
 
 
 @dataclass(frozen=True)
@@ -184,61 +183,20 @@ def _blended(
 def median_sample(
     snap: Snapshot, masks: Masks | None = None
 ) -> list[tuple[int, np.ndarray, float]]:
-    """A fixed sample of at most about `MEDIAN_SAMPLE` of the searchable rows (live, allowed by
-    `masks`), as (entry index, local rows, weight): all of them when there are no more, else each
-    segment's share, drawn with a fixed seed (a query's `gap` does not move between two searches
-    of one snapshot). The weight is the rows each sampled row stands for."""
-    key = ("sample", None if masks is None else id(masks))
-    if masks is None and key in snap._cache:
-        return list(snap._cache[key])
-    allowed = []
-    for i, e in enumerate(snap.segments.entries):
-        mask = snap.segments.allowed(i, None if masks is None else masks[i])
-        rows = np.arange(e.segment.n_rows, dtype=np.int64) if mask is None else np.flatnonzero(mask)
-        if len(rows):
-            allowed.append((i, rows))
-    total = sum(len(r) for _, r in allowed)
-    out = []
-    for i, rows in allowed:
-        if total <= MEDIAN_SAMPLE:
-            out.append((i, rows, 1.0))
-            continue
-        take = max(1, round(MEDIAN_SAMPLE * len(rows) / total))
-        pick = np.sort(np.random.default_rng(0).choice(len(rows), take, replace=False))
-        out.append((i, rows[pick], len(rows) / take))
-    if masks is None:
-        snap._cache[key] = tuple(out)
-    return out
+    """The rows whose median dense score a search compares its hits with (`sample_rows`)."""
+    return sample_rows(snap.segments, masks, MEDIAN_SAMPLE)
 
 
 def _median(snap: Snapshot, vector: np.ndarray, masks: Masks | None) -> float:
-    """The (weighted) median blended dense score of the sampled searchable rows."""
-    sample = median_sample(snap, masks)
-    if not sample:
+    """The (weighted) median blended dense score of the sampled searchable rows: the
+    snapshot's own sample, or (a filtered search) one drawn from the rows the filter allows."""
+    sample = snap.sample if masks is None else DenseSample.of(snap.segments, masks)
+    if not len(sample):
         return 0.0
-    segs = np.concatenate([np.full(len(r), i, np.int64) for i, r, _ in sample])
-    rows = np.concatenate([r for _, r, _ in sample])
-    weights = np.concatenate([np.full(len(r), w) for _, r, w in sample])
-    dense, _ = _blended_scores(snap, vector, segs, rows)
-    if (weights == 1.0).all():
+    dense = sample.blended(vector, SENTENCE_BLEND)
+    if (sample.weights == 1.0).all():
         return float(np.median(dense))
-    return weighted_median(dense, weights)
-
-
-def _blended_scores(
-    snap: Snapshot, vector: np.ndarray, segments: np.ndarray, rows: np.ndarray
-) -> tuple[np.ndarray, None]:
-    """`_blended`'s scores alone (the median sample needs no sentence lists)."""
-    dense = np.zeros(len(rows), dtype=np.float32)
-    for i in np.unique(segments).tolist():
-        sel = np.flatnonzero(segments == i)
-        seg = snap.segments.entries[i].segment
-        own = seg.chunk_cosines(vector, rows[sel])
-        best = seg.best_sentence(vector, rows[sel]).best
-        dense[sel] = (
-            SENTENCE_BLEND * np.where(np.isinf(best), own, best) + (1.0 - SENTENCE_BLEND) * own
-        )
-    return dense, None
+    return weighted_median(dense, sample.weights)
 
 
 def candidates_of(snap: Snapshot, hits: Sequence[Hit]) -> list[Candidate]:

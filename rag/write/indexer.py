@@ -16,7 +16,6 @@ built and saved outside any lock, then swapped in under the write lock with `wit
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import threading
@@ -209,7 +208,9 @@ class Indexer:
                 return True
             segs = cur.segments.with_merged(ids, merged, seg_id)
             saved = save_segments(segs, self.index_dir, cur.generation)
-            self._snapshot = dataclasses.replace(cur, segments=segs, _cache={})
+            self._snapshot = Snapshot.of(
+                cur.generation, segs, cur.sources, cur.metadata, cur.pages, cur.rebuilt
+            )
             if saved:
                 remove_orphans(self.index_dir, only=ids)
         return True

@@ -61,7 +61,7 @@ def snapshot(rng: np.random.Generator, *parts: list[int]) -> Snapshot:
         segs = segs.with_added(segment(rng, first, p))
         first += len(p)
     sources = {f"d{i}": (f"{i}.txt", "") for i in range(1, first)}
-    return Snapshot(generation=1, segments=segs, sources=sources)
+    return Snapshot.of(1, segs, sources)
 
 
 def exhaustive(snap: Snapshot, q: np.ndarray) -> np.ndarray:
