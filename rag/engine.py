@@ -26,6 +26,7 @@ from rag.answer.stream import AnswerEvent, FinalEvent, replay
 from rag.config import Settings
 from rag.embed.base import Embedder
 from rag.embed.batcher import QueryBatcher
+from rag.embed.passages import chunk_vectors, vector_recipe
 from rag.embed.registry import embedder_name, get_embedder
 from rag.errors import (
     Cancelled,
@@ -45,7 +46,6 @@ from rag.ingest.metadata import check_user_metadata
 from rag.ingest.pages import page_at, pages_within
 from rag.ingest.pipeline import Prepared, content_hash, prepare
 from rag.ingest.sandbox import Sandbox, SandboxLimits
-from rag.ingest.split import sentence_spans
 from rag.llm.base import LLM
 from rag.llm.registry import get_llm
 from rag.retrieve.collapse import Group, collapse
@@ -130,7 +130,13 @@ class Engine:
             self.store.close()
             raise
         self.embedder = embedder if embedder is not None else get_embedder(settings.embedder)
-        self.store.bind_embedder(self.embedder.name, self.embedder.dim)
+        try:  # vectors made another way (`rag/embed/passages.py`) are refused too
+            self.store.bind_embedder(
+                self.embedder.name, self.embedder.dim, vector_recipe(self.embedder)
+            )
+        except EmbedderMismatch:
+            self.store.close()
+            raise
         warm_up()
         # The cross-lingual glossary takes ~2 s to parse: do it now, off the request path.
         threading.Thread(target=glossary, name="glossary", daemon=True).start()
@@ -476,7 +482,8 @@ class Engine:
     def _embed_many(
         self, prepared: Sequence[Prepared], cancelled: Callable[[], bool] | None = None
     ) -> list[list[ChunkVectors]]:
-        """Chunk and sentence vectors of several documents, in full batches.
+        """Chunk and sentence vectors of several documents, each text embedded once
+        (`rag/embed/passages.py`).
 
         Chunks whose text hash is stored reuse their vectors; a text that occurs several times
         (two copies of an article) is embedded once. With `cancelled`, the texts are embedded a
@@ -489,29 +496,21 @@ class Engine:
             for c, h in zip(p.chunks, hs, strict=True):
                 if h not in cached:
                     texts.setdefault(h, c.text)
-        spans = {h: sentence_spans(t) for h, t in texts.items()}
-        sentences = [t[a:b] for h, t in texts.items() for a, b in spans[h]]
-        # Chunks and sentences together: batches stay full.
-        vectors = self._embed_passages(list(texts.values()) + sentences, cancelled)
-        k = len(texts)
-        for j, h in enumerate(texts):
-            n = len(spans[h])
-            cached[h] = ChunkVectors(vectors[j], spans[h], vectors[k : k + n])
-            k += n
-        return [[cached[h] for h in hs] for hs in hashes]
 
-    def _embed_passages(self, texts: list[str], cancelled: Callable[[], bool] | None) -> np.ndarray:
-        """Embed passages in one call, or with `cancelled` in slices of whole batches."""
-        batch = self.settings.embed_batch_size
-        if cancelled is None:
-            return self.embedder.embed(texts, "passage", batch)
-        step = batch * EMBED_SLICE_BATCHES
-        parts = []
-        for i in range(0, len(texts), step):
-            if cancelled():
+        def between() -> None:
+            if cancelled is not None and cancelled():
                 raise Cancelled("ingestion cancelled before anything was stored")
-            parts.append(self.embedder.embed(texts[i : i + step], "passage", batch))
-        return np.vstack(parts) if parts else self.embedder.embed([], "passage", batch)
+
+        batch = self.settings.embed_batch_size
+        vectors = chunk_vectors(
+            self.embedder,
+            list(texts.values()),
+            batch,
+            batch * EMBED_SLICE_BATCHES if cancelled is not None else None,
+            between,
+        )
+        cached.update(zip(texts, vectors, strict=True))
+        return [[cached[h] for h in hs] for hs in hashes]
 
     def delete(self, doc_id: str) -> None:
         """Remove a document; `NotFound` if absent."""
