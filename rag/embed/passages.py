@@ -17,7 +17,7 @@ vectors of two recipes in one index.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -72,14 +72,13 @@ def chunk_vectors(
     return _legacy(embedder, texts, batch_size, step, between)
 
 
-def _slices(n: int, step: int | None, between: Callable[[], None] | None) -> list[slice]:
+def _slices(n: int, step: int | None, between: Callable[[], None] | None) -> Iterator[slice]:
+    """`step` rows at a time, `between()` called before each (lazily: as each is taken)."""
     step = step or max(n, 1)
-    out = []
     for i in range(0, n, step):
         if between is not None:
             between()
-        out.append(slice(i, i + step))
-    return out
+        yield slice(i, i + step)
 
 
 def _composed(

@@ -105,6 +105,25 @@ def test_composed_in_slices_is_the_same_and_can_be_cancelled(use_embedder: UseEm
 
     with pytest.raises(Cancelled):
         chunk_vectors(use_embedder, chunks, step=3, between=cancel)
+    # Cancelled between slices: the first slice is embedded, the rest not.
+    done: list[int] = []
+    pool = use_embedder.pool
+
+    def counted(texts: Sequence[str]) -> Pooled:
+        done.append(len(texts))
+        return pool(texts)
+
+    def after_first() -> None:
+        if done:
+            raise Cancelled("stop")
+
+    use_embedder.pool = counted  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Cancelled):
+            chunk_vectors(use_embedder, chunks, step=3, between=after_first)
+    finally:
+        del use_embedder.pool
+    assert done == [3]
     assert chunk_vectors(use_embedder, []) == []
 
 
