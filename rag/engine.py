@@ -23,6 +23,7 @@ from rag.answer.stream import AnswerEvent, FinalEvent, replay
 from rag.config import Settings
 from rag.embed.base import Embedder
 from rag.embed.batcher import QueryBatcher
+from rag.embed.passages import vector_recipe
 from rag.embed.registry import embedder_name, get_embedder
 from rag.errors import EmbedderMismatch, IndexError_, InputError, RagError
 from rag.index.persist import sweep_temp_files
@@ -83,7 +84,10 @@ class Engine:
             self.store.close()
             raise
         self.embedder = embedder if embedder is not None else get_embedder(settings.embedder)
-        self.store.bind_embedder(self.embedder.name, self.embedder.dim)
+        # An index keeps the recipe its vectors were made with (an index made before chunk
+        # vectors were composed keeps embedding chunk and sentences apart): never two in one.
+        self.recipe = self.store.vector_recipe() or vector_recipe(self.embedder)
+        self.store.bind_embedder(self.embedder.name, self.embedder.dim, self.recipe)
         warm_up()
         # The cross-lingual glossary takes ~2 s to parse: do it now, off the request path.
         threading.Thread(target=glossary, name="glossary", daemon=True).start()
@@ -95,6 +99,7 @@ class Engine:
                 self.store,
                 self.embedder,
                 self._sandbox,
+                recipe=self.recipe,
                 background_merge=background_merge,
             )
         except BaseException:

@@ -141,6 +141,11 @@ def doc_id_for(source: str) -> str:
     return hashlib.sha1(source.encode("utf-8")).hexdigest()[:16]
 
 
+#: The vector recipe of an index that records none: built before recipes were recorded, when
+#: every chunk's text and each of its sentences were embedded separately.
+LEGACY_RECIPE = "chunk+sentences"
+
+
 def chunk_hash(text: str) -> str:
     """Content hash of a chunk's text, the key of the embedding cache."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
@@ -205,7 +210,7 @@ class Store:
         self._refusal: RagError | None = None  # why writes are refused, while they are
         self._immutable = False  # read straight from the file (see `_connect_read_only`)
         self._depth = 0  # > 0 inside a transaction (`batch` holds one around several writes)
-        self._pending_bind: tuple[str, int | None] | None = None
+        self._pending_bind: tuple[str, int | None, str | None] | None = None
         try:
             if not path.exists():
                 if readonly:
@@ -394,10 +399,11 @@ class Store:
         return int(self._meta("generation") or 0)
 
     @_locked
-    def check_embedder(self, name: str, dim: int | None = None) -> None:
+    def check_embedder(self, name: str, dim: int | None = None, recipe: str | None = None) -> None:
         """Refuse an embedder other than the one this index was built with (`EmbedderMismatch`,
-        naming both). An index that holds no chunks accepts any embedder. Cheap: callers check
-        before loading a model."""
+        naming both), or (given `recipe`) vectors made another way than its vectors were
+        (`rag/embed/passages.py`): a chunk vector of one recipe is not comparable to another's.
+        An index that holds no chunks accepts any. Cheap: callers check before loading a model."""
         current = self._meta("embedder")
         if current and current != name and self.count_chunks() > 0:
             raise EmbedderMismatch(
@@ -409,30 +415,52 @@ class Store:
             raise EmbedderMismatch(
                 f"index vectors have dimension {stored_dim}, embedder '{name}' gives {dim}"
             )
+        stored_recipe = self._meta("vectors") or LEGACY_RECIPE
+        if recipe is not None and stored_recipe != recipe and self.count_chunks() > 0:
+            raise EmbedderMismatch(
+                f"the index at {self.path.parent} holds vectors made as '{stored_recipe}', but this "
+                f"version makes them as '{recipe}' (same embedder, other chunk vectors), and "
+                "does not mix the two: re-ingest the documents into a new RAG_INDEX_DIR"
+            )
 
     @_locked
-    def bind_embedder(self, name: str, dim: int | None = None) -> None:
-        """Record `name` (and `dim`) as this index's embedder, after `check_embedder`.
+    def vector_recipe(self) -> str | None:
+        """How this index's chunk vectors were made (`rag/embed/passages.py`): the recorded
+        recipe, the legacy one for an index that holds chunks and records none, None for an
+        index without chunks (any recipe may start it)."""
+        if self.count_chunks() == 0:
+            return None
+        return self._meta("vectors") or LEGACY_RECIPE
+
+    @_locked
+    def bind_embedder(self, name: str, dim: int | None = None, recipe: str | None = None) -> None:
+        """Record `name` (and `dim`, `recipe`) as this index's embedder, after `check_embedder`.
 
         Nothing is written when both are recorded already, so an index on a full or read-only
         disk still opens. When they must be recorded but the index cannot be written now, the
         next write that can records them first, in its own transaction: no chunk is ever stored
         without its embedder on record.
         """
-        self.check_embedder(name, dim)
-        if self._meta("embedder") == name and (dim is None or self._meta("dim") == str(dim)):
+        self.check_embedder(name, dim, recipe)
+        if (
+            self._meta("embedder") == name
+            and (dim is None or self._meta("dim") == str(dim))
+            and (recipe is None or self._meta("vectors") == recipe)
+        ):
             return
         try:
             with self._tx():
-                self._record_embedder(name, dim)
+                self._record_embedder(name, dim, recipe)
         except (StorageFull, ReadOnlyIndex) as exc:
             log.warning("the embedder is recorded with the next write: %s", exc)
-            self._pending_bind = (name, dim)
+            self._pending_bind = (name, dim, recipe)
 
-    def _record_embedder(self, name: str, dim: int | None) -> None:
+    def _record_embedder(self, name: str, dim: int | None, recipe: str | None) -> None:
         self._set_meta("embedder", name)
         if dim is not None:
             self._set_meta("dim", str(dim))
+        if recipe is not None:
+            self._set_meta("vectors", recipe)
 
     # --- reads ----------------------------------------------------------------------------
     @_locked

@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rag.config import Settings
 from rag.embed.base import Embedder
+from rag.embed.passages import chunk_vectors, vector_recipe
 from rag.errors import Cancelled, DocumentTooLarge, NotFound
 from rag.index.segments import new_segment_id
 from rag.index.snapshot import (
@@ -48,7 +47,6 @@ from rag.ingest.loaders import supported_suffixes
 from rag.ingest.metadata import check_user_metadata
 from rag.ingest.pipeline import Prepared, content_hash, prepare
 from rag.ingest.sandbox import Sandbox
-from rag.ingest.split import sentence_spans
 from rag.retrieve.lexicon import warm
 from rag.store.base import StoreLike
 from rag.store.sqlite import ChunkVectors, Stored, chunk_hash, doc_id_for
@@ -93,12 +91,15 @@ class Indexer:
         embedder: Embedder,
         sandbox: Sandbox | None,
         *,
+        recipe: str | None = None,
         background_merge: bool = True,
     ) -> None:
-        """Load (or rebuild) the snapshot; start the merge thread unless told not to."""
+        """Load (or rebuild) the snapshot; start the merge thread unless told not to. New chunk
+        vectors are made by `recipe` (the index's own; `rag/embed/passages.py`)."""
         self.settings = settings
         self.store = store
         self.embedder = embedder
+        self.recipe = recipe or vector_recipe(embedder)
         self._sandbox = sandbox
         self._write_lock = threading.Lock()
         self._fingerprint_index: Fingerprints | None = None  # loaded on the first write
@@ -517,7 +518,8 @@ class Indexer:
     def _embed_many(
         self, prepared: Sequence[Prepared], cancelled: Callable[[], bool] | None = None
     ) -> list[list[ChunkVectors]]:
-        """Chunk and sentence vectors of several documents, in full batches.
+        """Chunk and sentence vectors of several documents, each text embedded once
+        (`rag/embed/passages.py`), in full batches.
 
         Chunks whose text hash is stored reuse their vectors; a text that occurs several times
         (two copies of an article) is embedded once. With `cancelled`, the texts are embedded a
@@ -530,29 +532,22 @@ class Indexer:
             for c, h in zip(p.chunks, hs, strict=True):
                 if h not in cached:
                     texts.setdefault(h, c.text)
-        spans = {h: sentence_spans(t) for h, t in texts.items()}
-        sentences = [t[a:b] for h, t in texts.items() for a, b in spans[h]]
-        # Chunks and sentences together: batches stay full.
-        vectors = self._embed_passages(list(texts.values()) + sentences, cancelled)
-        k = len(texts)
-        for j, h in enumerate(texts):
-            n = len(spans[h])
-            cached[h] = ChunkVectors(vectors[j], spans[h], vectors[k : k + n])
-            k += n
-        return [[cached[h] for h in hs] for hs in hashes]
 
-    def _embed_passages(self, texts: list[str], cancelled: Callable[[], bool] | None) -> np.ndarray:
-        """Embed passages in one call, or with `cancelled` in slices of whole batches."""
-        batch = self.settings.embed_batch_size
-        if cancelled is None:
-            return self.embedder.embed(texts, "passage", batch)
-        step = batch * EMBED_SLICE_BATCHES
-        parts = []
-        for i in range(0, len(texts), step):
-            if cancelled():
+        def between() -> None:
+            if cancelled is not None and cancelled():
                 raise Cancelled("ingestion cancelled before anything was stored")
-            parts.append(self.embedder.embed(texts[i : i + step], "passage", batch))
-        return np.vstack(parts) if parts else self.embedder.embed([], "passage", batch)
+
+        batch = self.settings.embed_batch_size
+        vectors = chunk_vectors(
+            self.embedder,
+            list(texts.values()),
+            batch,
+            batch * EMBED_SLICE_BATCHES if cancelled is not None else None,
+            between,
+            self.recipe,
+        )
+        cached.update(zip(texts, vectors, strict=True))
+        return [[cached[h] for h in hs] for hs in hashes]
 
     def delete(self, doc_id: str) -> None:
         """Remove a document; `NotFound` if absent."""

@@ -255,6 +255,7 @@ HELPER = textwrap.dedent(
     engine = Engine(Settings(index_dir=index_dir, embed_batch_size=batch))
     if mode == "embedding":  # announce every embedding batch; the test kills us during one
         inner = engine.embedder.embed_batch
+        inner_pool = engine.embedder.pool  # the default embedder pools parts (rag.embed.passages)
         batches = [0]
 
         def embed_batch(texts, kind):
@@ -262,7 +263,13 @@ HELPER = textwrap.dedent(
             say(f"batch {batches[0]}")
             return inner(texts, kind)
 
+        def pool(texts):
+            batches[0] += 1
+            say(f"batch {batches[0]}")
+            return inner_pool(texts)
+
         engine.embedder.embed_batch = embed_batch
+        engine.embedder.pool = pool
     elif mode == "folder":
         # These documents are small: grouped for embedding (rag.write.indexer.GROUP_CHUNKS) all
         # forty would commit within milliseconds of each other. One document per group spreads the
