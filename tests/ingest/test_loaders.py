@@ -44,11 +44,15 @@ def test_txt_in_gb18030_and_big5() -> None:
     assert doc.text == "長三角一體化發展\n滬蘇浙皖將一起做許多大項目。"
 
 
-def test_txt_title_is_the_first_line_cut_to_80_characters() -> None:
-    long_first = "长" * 100 + "。"
-    doc, _ = load_document("a.text", f"{long_first}\n第二行。".encode())
-    assert doc.title == "长" * 79 + "…"
-    assert len(doc.title) == 80
+def test_txt_title_is_a_title_like_first_line_or_none() -> None:
+    long_first = "长" * 100 + "。"  # the text opens with a sentence: no title, not a cut one
+    assert load_document("a.text", f"{long_first}\n第二行。".encode())[0].title == ""
+    sentence = "11月8日,第六届中国国际进口博览会在国家会展中心举行,代表齐聚一堂。"
+    assert load_document("b.txt", f"{sentence}\n第二句。".encode())[0].title == ""
+    # a page artefact before the title is passed over
+    doc, _ = load_document("c.txt", "- +1\n推動長三角更高質量一體化發展\n正文。".encode())
+    assert doc.title == "推動長三角更高質量一體化發展"
+    assert load_document("d.txt", "\n\n12\n长三角观察\n正文。".encode())[0].title == "长三角观察"
 
 
 def test_metadata_is_copied_not_shared() -> None:

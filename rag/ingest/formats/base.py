@@ -17,10 +17,27 @@ class Loaded:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+TITLE_LOOKAHEAD = 5  # non-blank lines a title may come after (page artefacts before it)
+_SENTENCE_END = tuple("。！？；，!?;,")
+
+
 def first_line_title(text: str, limit: int = 80) -> str:
-    """The first line, cut to `limit` characters: the title of formats that mark none."""
-    first = text.split("\n", 1)[0].strip()
-    return first if len(first) <= limit else first[: limit - 1] + "…"
+    """The title of formats that mark none: the first non-blank line that reads like one, or
+    none (""). Lines without two letters (`- +1`, a page number: artefacts of a PDF or a web
+    page) are passed over; a first line longer than `limit` or ending like a sentence is the
+    text's first sentence, not its title, and a cut sentence would be a wrong title: none."""
+    seen = 0
+    for line in text.split("\n"):
+        s = line.strip()
+        if not s:
+            continue
+        seen += 1
+        if seen > TITLE_LOOKAHEAD:
+            break
+        if sum(ch.isalpha() for ch in s) < 2:
+            continue
+        return "" if len(s) > limit or s.endswith(_SENTENCE_END) else s
+    return ""
 
 
 def brief_reason(exc: Exception, limit: int = 160) -> str:
