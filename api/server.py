@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from rag.config import Settings
+from rag.serving import remove_serve_file, write_serve_file
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +101,28 @@ def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         log_level="info",
         access_log=False,
     )
+
+
+class RecordedServer(uvicorn.Server):
+    """uvicorn's server that, once listening, records itself in `<index_dir>/serve.json` for the
+    CLI (`rag.serving`) and removes the file when it shuts down (before uvicorn re-raises a
+    SIGTERM; a file left by a killed server is recognised as stale by its pid or its silence)."""
+
+    def __init__(self, config: uvicorn.Config, settings: Settings) -> None:
+        """As uvicorn.Server; `settings` name the index, embedder and whether keys are needed."""
+        super().__init__(config)
+        self.settings = settings
+
+    async def startup(self, sockets: Any = None) -> None:
+        """Start listening, then write the file (only once the port is bound)."""
+        await super().startup(sockets=sockets)
+        if self.started and not self.should_exit:
+            s = self.settings
+            write_serve_file(
+                s.index_dir, s.host, s.port, s.embedder, bool(s.api_keys or s.admin_keys)
+            )
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        """Remove the file first: no new CLI command picks this server while it stops."""
+        remove_serve_file(self.settings.index_dir)
+        await super().shutdown(sockets=sockets)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -136,43 +138,95 @@ def ingest_summary(results: Sequence[Any]) -> dict[str, int]:
     return summary
 
 
+def _remote(args: argparse.Namespace, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The answer of a running `rag serve` on this index (`rag.serving`), or None: no server, or
+    one that cannot answer now (the caller then answers in-process). A 4xx such as a bad
+    `--top-k` raises `InputError` with the server's message."""
+    if args.no_server:
+        return None
+    from rag.serving import Unavailable, find_server
+
+    settings = _settings(args)
+    try:
+        server = find_server(settings.index_dir, settings.embedder, os.environ.get("RAG_API_KEY"))
+        return server.post(path, body)
+    except Unavailable:
+        return None
+
+
+def _filter_body(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The request `filter` for the filter flags (None when no flag is given)."""
+    f = {
+        "sources": args.source or None,
+        "metadata": _pairs("--filter", args.filter) or None,
+        "date_from": args.date_from,
+        "date_to": args.date_to,
+    }
+    f = {k: v for k, v in f.items() if v is not None}
+    return f or None
+
+
 def cmd_search(args: argparse.Namespace) -> int:
-    """Print the top passages."""
-    filters = _query_filters(args)
-    result = _engine(args).search(args.query, args.top_k, **filters)
+    """Print the top passages: through a running server on this index when there is one."""
+    filters = _query_filters(args)  # bad flags are refused here, before any server or index
+    body = {"query": args.query, "top_k": args.top_k, "filter": _filter_body(args)}
+    data = _remote(args, "/v1/search", body)
+    if data is None:
+        from rag.wire import search_json
+
+        engine = _engine(args)
+        t0 = time.perf_counter()
+        result = engine.search(args.query, args.top_k, **filters)
+        data = search_json(args.query, result.passages, 1000 * (time.perf_counter() - t0))
     if args.json:
-        _print_json({"query": args.query, "results": [asdict(p) for p in result.passages]})
+        _print_json(data)
         return 0
-    for i, p in enumerate(result.passages, 1):
-        shown = _shown(p.metadata)
-        page = f" p.{p.page}" if p.page is not None else ""
+    for i, p in enumerate(data["results"], 1):
+        shown = _shown(p["metadata"])
+        page = f" p.{p['page']}" if p["page"] is not None else ""
         print(
-            f"[{i}] {p.source}{page} ({p.start}-{p.end}) score={p.score:.3f}"
+            f"[{i}] {p['source']}{page} ({p['start']}-{p['end']}) score={p['score']:.3f}"
             + (f"  {shown}" if shown else "")
         )
-        print("    " + p.text.replace("\n", " ")[:300])
-    if not result.passages:
+        print("    " + p["text"].replace("\n", " ")[:300])
+    if not data["results"]:
         print("no results")
     return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    """Print a cited answer and its sources."""
+    """Print a cited answer and its sources: through a running server on this index when there
+    is one; `--json` prints what `POST /v1/ask` answers."""
     filters = _query_filters(args)
-    answer = _engine(args).ask(args.question, args.top_k, mode=args.mode, **filters)
+    body = {
+        "question": args.question,
+        "top_k": args.top_k,
+        "mode": args.mode,
+        "filter": _filter_body(args),
+    }
+    data = _remote(args, "/v1/ask", body)
+    if data is None:
+        from rag.wire import answer_json
+
+        engine = _engine(args)
+        t0 = time.perf_counter()
+        answer = engine.ask(args.question, args.top_k, mode=args.mode, **filters)
+        data = answer_json(answer, 1000 * (time.perf_counter() - t0))
     if args.json:
-        _print_json(asdict(answer))
+        _print_json(data)
         return 0
-    print(answer.answer)
-    for w in answer.warnings:
-        print(f"warning: {w.message}", file=sys.stderr)
-    if answer.citations:
+    print(data["answer"])
+    for w in data["warnings"]:
+        print(f"warning: {w['message']}", file=sys.stderr)
+    if data["citations"]:
         print()
-        for c in answer.citations:
-            cited = answer.passages[c.marker - 1] if c.marker <= len(answer.passages) else None
-            shown = _shown(cited.metadata) if cited else ""
-            page = f" p.{c.page}" if c.page is not None else ""
-            print(f"[{c.marker}] {c.source}{page} {c.start}-{c.end}: {c.quote[:120]}")
+        passages = data["passages"]
+        for c in data["citations"]:
+            marker = c["marker"]
+            cited = passages[marker - 1] if 1 <= marker <= len(passages) else None
+            shown = _shown(cited["metadata"]) if cited else ""
+            page = f" p.{c['page']}" if c["page"] is not None else ""
+            print(f"[{marker}] {c['source']}{page} {c['start']}-{c['end']}: {c['quote'][:120]}")
             if shown:
                 print(f"    {shown}")
     return 0
@@ -223,11 +277,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the HTTP service with uvicorn (timeouts and connection cap from the settings)."""
-    import uvicorn
     from threadpoolctl import threadpool_limits
 
     from api.app import create_app
-    from api.server import server_config
+    from api.server import RecordedServer, server_config
     from rag.engine import open_engine
 
     settings = _settings(args)
@@ -241,9 +294,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # then one `error:` line and exit 1, where uvicorn would print a traceback and exit 3. The
     # app closes it on shutdown (uvicorn re-raises SIGTERM afterwards: no code runs after it).
     engine = open_engine(settings)
-    server = uvicorn.Server(
-        server_config(create_app(settings, engine=engine, owns_engine=True), settings)
-    )
+    app = create_app(settings, engine=engine, owns_engine=True)
+    server = RecordedServer(server_config(app, settings), settings)
     server.run()
     if not server.started:  # the port is taken…: uvicorn logged why
         raise RagError(f"the server did not start on {settings.host}:{settings.port}")
@@ -294,6 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--date-from", help="only documents dated on or after YYYY-MM-DD")
         p.add_argument("--date-to", help="only documents dated on or before YYYY-MM-DD")
+        p.add_argument(
+            "--no-server",
+            action="store_true",
+            help="answer in-process even when a `rag serve` on this index is running",
+        )
         if name == "ask":
             p.add_argument(
                 "--mode",
