@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rag.errors import IndexError_, RagError, ReadOnlyIndex, StorageFull
@@ -90,3 +92,16 @@ def is_no_room(exc: OSError) -> bool:
 def is_read_only(exc: OSError) -> bool:
     """Whether an OS error says the file system or the file may not be written."""
     return exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+@contextmanager
+def translated(path: Path) -> Iterator[None]:
+    """Raise SQLite's storage errors inside the block as the library's (`translate`); an error
+    it does not name is raised unchanged."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        mapped = translate(exc, path)
+        if mapped is None:
+            raise
+        raise mapped from exc

@@ -124,14 +124,8 @@ def _locked(method: _F) -> _F:
 
     @functools.wraps(method)
     def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
-            try:
-                return method(self, *args, **kwargs)
-            except sqlite3.Error as exc:
-                mapped = faults.translate(exc, self.path)
-                if mapped is None:
-                    raise
-                raise mapped from exc
+        with self._lock, faults.translated(self.path):
+            return method(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 

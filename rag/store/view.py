@@ -57,13 +57,8 @@ def _translated(method: _F) -> _F:
 
     @functools.wraps(method)
     def wrapper(self: StoreView, *args: Any, **kwargs: Any) -> Any:
-        try:
+        with faults.translated(self.path):
             return method(self, *args, **kwargs)
-        except sqlite3.Error as exc:
-            mapped = faults.translate(exc, self.path)
-            if mapped is None:
-                raise
-            raise mapped from exc
 
     return wrapper  # type: ignore[return-value]
 
@@ -117,19 +112,19 @@ class DocRow:
 class StoreView:
     """A read transaction on the store at `path`; use as a context manager (closes on exit)."""
 
-    @_translated
     def __init__(self, path: Path, *, immutable: bool = False) -> None:
         """Open a read-only connection and start the transaction every read below shares."""
         self.path = path
-        self._db = sqlite3.connect(
-            sqlite_uri(path, immutable=immutable), uri=True, isolation_level=None
-        )
-        try:
-            self._db.execute("BEGIN")
-            row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-        except BaseException:
-            self._db.close()
-            raise
+        with faults.translated(path):
+            self._db = sqlite3.connect(
+                sqlite_uri(path, immutable=immutable), uri=True, isolation_level=None
+            )
+            try:
+                self._db.execute("BEGIN")
+                row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            except BaseException:
+                self._db.close()
+                raise
         self.generation = int(row[0]) if row else 0
 
     def __enter__(self) -> StoreView:
