@@ -33,7 +33,7 @@ from rag.index.bm25 import CollectionStats
 from rag.index.container import read_header
 from rag.index.persist import StaleOrCorrupt
 from rag.index.segment import HNSW_MIN_ROWS, Segment, SegmentRows, segment_path
-from rag.index.segments import MANIFEST_FILE, SegmentSet
+from rag.index.segments import MANIFEST_FILE, SegmentSet, new_segment_id
 from rag.index.tokenize import TOKENIZER_VERSION, fold_long, tokenize
 from rag.ingest.pages import page_spans
 from rag.store import faults
@@ -313,18 +313,41 @@ def tokens_trusted(view: ReadView) -> bool:
     return stored is None or stored == str(TOKENIZER_VERSION)
 
 
-def build_snapshot(view: ReadView, dim: int, filled: list[tuple[int, list[str]]]) -> Snapshot:
+def build_snapshot(
+    view: ReadView, dim: int, filled: list[tuple[int, list[str]]], spill: Path | None = None
+) -> Snapshot:
     """A snapshot of everything in `view`, segments of at most `SEGMENT_BATCH_ROWS` rows built
     from stored tokens and vectors (nothing re-tokenised but chunks stored without tokens, or
-    all of them when the tokenizer changed)."""
+    all of them when the tokenizer changed).
+
+    With `spill`, each segment is saved there as soon as it is built and mapped back, so a
+    rebuild holds one batch in memory at a time, not the whole collection (a million chunks
+    would not fit); a segment that cannot be saved stays in memory.
+    """
     trusted = tokens_trusted(view)
     segs = SegmentSet()
     for rows in view.row_batches(dim):
         if not trusted:
             rows = _without_tokens(rows)
-        segs = segs.with_added(segment_of(rows, dim, filled))
+        segment = segment_of(rows, dim, filled)
+        del rows  # the batch's Python rows are the bulk of a rebuild's memory
+        seg_id = new_segment_id()
+        if spill is not None:
+            segment = _spilled(segment, spill, seg_id, dim)
+        segs = segs.with_added(segment, seg_id)
     sources, metadata, pages = _doc_maps(view.doc_rows())
     return Snapshot.of(view.generation, segs, sources, metadata, pages)
+
+
+def _spilled(segment: Segment, directory: Path, seg_id: str, dim: int) -> Segment:
+    """`segment` saved under `seg_id` and loaded back memory-mapped; itself if it cannot be
+    (the files are a cache: the manifest save later says whether the disk took them)."""
+    try:
+        segment.save(directory, seg_id)
+        return Segment.load(directory, seg_id, dim=dim)
+    except (OSError, StaleOrCorrupt) as exc:
+        log.warning("could not save segment %s while rebuilding: %s", seg_id, exc)
+        return segment
 
 
 def _without_tokens(rows: StoredRows) -> StoredRows:
@@ -375,7 +398,7 @@ def load_snapshot(store: TokenSink, view: ReadView, index_dir: Path, dim: int) -
         snap = Snapshot.of(view.generation, segs, sources, metadata, pages)
     except StaleOrCorrupt as exc:
         log.info("rebuilding the index segments from SQLite: %s", exc)
-        snap = build_snapshot(view, dim, filled)
+        snap = build_snapshot(view, dim, filled, spill=index_dir)
         snap = Snapshot.of(
             snap.generation, snap.segments, snap.sources, snap.metadata, snap.pages, DERIVED
         )

@@ -156,7 +156,7 @@ class Indexer:
                     log.info(
                         "the change log does not cover generation %d: rebuilding", snap.generation
                     )
-                    new = build_snapshot(view, dim, filled)
+                    new = build_snapshot(view, dim, filled, spill=self.index_dir)
             write_back(self.store, filled)
             known = set(snap.segments.seg_ids)
             # the new segment's helpers (its romanised words) are built before readers see it
