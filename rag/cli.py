@@ -29,7 +29,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     """The settings: `RAG_*` variables, then the flags given; `ConfigError` naming each invalid
     value (a flag such as `--port 0`, or a variable), never a validation traceback."""
     overrides: dict[str, Any] = {}
-    for name in ("index_dir", "embedder", "host", "port"):
+    for name in ("index_dir", "embedder", "host", "port", "workers"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -284,6 +284,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from rag.engine import open_engine
 
     settings = _settings(args)
+    if settings.workers > 1:
+        from api.workers import serve_workers
+
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        return serve_workers(settings)
     # Requests run concurrently on both cores already; a second BLAS thread per small matrix
     # product only spins (measured: ~3x the CPU per search). Large ingest batches raise it again.
     threadpool_limits(1, user_api="blas")
@@ -371,6 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", parents=[common], help="run the HTTP service")
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
+    p.add_argument(
+        "--workers", type=int, default=None, help="server processes (RAG_WORKERS, default 1)"
+    )
     p.set_defaults(func=cmd_serve)
     return parser
 

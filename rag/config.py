@@ -174,6 +174,16 @@ class Settings(BaseSettings):
     rate_burst: int = Field(
         20, ge=1, description="Requests a client may send at once before rate_limit applies."
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes `rag serve` runs on one listening socket (use the cores: "
+        "the interpreter lock keeps one process on about one). They share the index's segment "
+        "files through memory mapping; one of them merges segments and the others adopt its "
+        "merges. A write through one is searchable through the others within about a second. "
+        "Each loads its own embedder, and rate limits count per process.",
+    )
 
     @property
     def db_path(self) -> Path:

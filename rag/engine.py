@@ -292,10 +292,10 @@ class Engine:
         )
 
 
-def open_engine(settings: Settings) -> Engine:
+def open_engine(settings: Settings, *, background_merge: bool = True) -> Engine:
     """Open an engine, turning low-level failures into `RagError`s with a clear message."""
     try:
-        return Engine(settings)
+        return Engine(settings, background_merge=background_merge)
     except RagError:
         raise
     except OSError as exc:

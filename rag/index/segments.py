@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -367,10 +367,17 @@ class SegmentSet:
 
     @classmethod
     def load(
-        cls, directory: Path, generation: int | None = None, *, dim: int | None = None
+        cls,
+        directory: Path,
+        generation: int | None = None,
+        *,
+        dim: int | None = None,
+        known: Mapping[str, Segment] | None = None,
     ) -> SegmentSet:
         """Load the manifest and its segments (memory-mapped); `StaleOrCorrupt` if the manifest
-        is missing, damaged or of another `generation`, or a segment is not the one it lists."""
+        is missing, damaged or of another `generation`, or a segment is not the one it lists.
+        Segments in `known` (by id) are taken as they are, not mapped and verified again:
+        segments are immutable and their ids never reused."""
         path = directory / MANIFEST_FILE
         expect: dict[str, object] = {"kind": MANIFEST_KIND, "format": MANIFEST_FORMAT}
         if generation is not None:
@@ -379,10 +386,12 @@ class SegmentSet:
         entries = []
         for item in box.header.get("segments", []):
             seg_id = str(item["id"])
-            head = read_header(segment_path(directory, seg_id))
-            if head.get("sha256") != item.get("sha256"):
-                raise StaleOrCorrupt(f"segment {seg_id} is not the one the manifest lists")
-            segment = Segment.load(directory, seg_id, dim=dim)
+            segment = (known or {}).get(seg_id)
+            if segment is None:
+                head = read_header(segment_path(directory, seg_id))
+                if head.get("sha256") != item.get("sha256"):
+                    raise StaleOrCorrupt(f"segment {seg_id} is not the one the manifest lists")
+                segment = Segment.load(directory, seg_id, dim=dim)
             entry = SegmentEntry(seg_id, segment)
             bits = box.arrays.get(f"dead.{seg_id}")
             if bits is not None:

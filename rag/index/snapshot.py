@@ -358,19 +358,29 @@ def _without_tokens(rows: StoredRows) -> StoredRows:
 
 
 def apply_changes(
-    snap: Snapshot, view: ReadView, dim: int, filled: list[tuple[int, list[str]]]
+    snap: Snapshot,
+    view: ReadView,
+    dim: int,
+    filled: list[tuple[int, list[str]]],
+    saved: SegmentSet | None = None,
 ) -> Snapshot | None:
     """`snap` brought to the view's generation by the change log: tombstones for the chunks
     deleted since, one new segment for the chunks added, document info re-read for the documents
-    touched. None when the log does not cover `snap.generation` (the caller rebuilds)."""
+    touched. None when the log does not cover `snap.generation` (the caller rebuilds).
+
+    `saved`: the segments another process saved for the view's generation (the writer, when
+    this process is one of several server workers); taken instead of building them again."""
     changes = view.changes_since(snap.generation)
     if changes is None or not tokens_trusted(view):
         return None
-    segs = snap.segments.with_deleted(changes.deleted)
-    if changes.added:
-        for rows in view.row_batches(dim, changes.added):
-            if len(rows):
-                segs = segs.with_added(segment_of(rows, dim, filled))
+    if saved is not None and changes.generation == view.generation:
+        segs = saved
+    else:
+        segs = snap.segments.with_deleted(changes.deleted)
+        if changes.added:
+            for rows in view.row_batches(dim, changes.added):
+                if len(rows):
+                    segs = segs.with_added(segment_of(rows, dim, filled))
     touched = view.doc_rows(changes.docs)
     sources, metadata, pages = dict(snap.sources), dict(snap.metadata), dict(snap.pages)
     for d in changes.docs:

@@ -30,7 +30,8 @@ from rag.config import Settings
 from rag.embed.base import Embedder
 from rag.embed.passages import chunk_vectors, vector_recipe
 from rag.errors import Cancelled, DocumentTooLarge, NotFound
-from rag.index.segments import new_segment_id
+from rag.index.persist import StaleOrCorrupt
+from rag.index.segments import MANIFEST_FILE, SegmentSet, new_segment_id
 from rag.index.snapshot import (
     Snapshot,
     apply_changes,
@@ -105,6 +106,11 @@ class Indexer:
         self._fingerprint_index: Fingerprints | None = None  # loaded on the first write
         self._fingerprints_generation = -1
         self._snapshot = self._open()
+        self._manifest_seen = self._manifest_stamp()
+        # One of several server workers: a client's next request may reach another worker, so
+        # each read checks the store's generation (~40 µs) and a write made through a sibling
+        # is seen at once, not up to a second later.
+        self._recheck = 0.0 if settings.workers > 1 else RECHECK_SECONDS
         self._checked_at = time.monotonic()
         self._merge_wanted = threading.Event()
         self._stopping = threading.Event()
@@ -151,7 +157,8 @@ class Indexer:
             filled: list[tuple[int, list[str]]] = []
             dim = self.embedder.dim
             with self.store.read_view() as view:
-                new = apply_changes(snap, view, dim, filled)
+                saved = self._saved_layout(view.generation)
+                new = apply_changes(snap, view, dim, filled, saved)
                 if new is None:
                     log.info(
                         "the change log does not cover generation %d: rebuilding", snap.generation
@@ -161,15 +168,77 @@ class Indexer:
             known = set(snap.segments.seg_ids)
             # the new segment's helpers (its romanised words) are built before readers see it
             warm(new.segments, [e.segment for e in new.segments.entries if e.seg_id not in known])
-            save_segments(new.segments, self.index_dir, new.generation)
+            if new.segments is not saved:
+                save_segments(new.segments, self.index_dir, new.generation)
+                self._manifest_seen = self._manifest_stamp()
             self._snapshot = new
             self._merge_wanted.set()
+        else:
+            self._adopt_saved()
         self._checked_at = time.monotonic()
+
+    def _manifest_moved(self) -> bool:
+        """Whether the saved manifest changed since this process last looked (a sibling merged)."""
+        return self._manifest_stamp() != self._manifest_seen
+
+    def _manifest_stamp(self) -> int | None:
+        """The saved manifest's modification time (None: there is none)."""
+        try:
+            return (self.index_dir / MANIFEST_FILE).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _saved_layout(self, generation: int) -> SegmentSet | None:
+        """The segments another process saved for `generation`, if the manifest on disk changed
+        since this process last saw it and is of that generation; ours are reused as they are,
+        only segments new to this process are mapped (and verified)."""
+        stamp = self._manifest_stamp()
+        if stamp is None or stamp == self._manifest_seen:
+            return None
+        # seen either way: a manifest of another generation is not tried again on every read
+        self._manifest_seen = stamp
+        known = {e.seg_id: e.segment for e in self._snapshot.segments.entries}
+        try:
+            return SegmentSet.load(self.index_dir, generation, dim=self.embedder.dim, known=known)
+        except StaleOrCorrupt:  # another generation, or being replaced: the log path covers it
+            return None
+
+    def _adopt_saved(self) -> None:
+        """Take the segment layout another process saved for this same generation, if it differs
+        from ours (caller holds the write lock). With several server workers only one merges;
+        the others map its merged segments in here instead of searching their unmerged ones for
+        as long as they live. Same generation, same live chunks: only the layout differs. Ours
+        are reused as they are; only segments new to this process are mapped and verified."""
+        snap = self._snapshot
+        segs = self._saved_layout(snap.generation)
+        if segs is None or segs.seg_ids == snap.segments.seg_ids or len(segs) != len(snap.segments):
+            return
+        known = set(snap.segments.seg_ids)
+        warm(segs, [e.segment for e in segs.entries if e.seg_id not in known])
+        self._snapshot = Snapshot.of(
+            snap.generation, segs, snap.sources, snap.metadata, snap.pages, snap.rebuilt
+        )
+        log.info("adopted the saved segment layout (%d segments)", len(segs.entries))
 
     def current(self) -> Snapshot:
         """The snapshot to read; at most once per `RECHECK_SECONDS`, pick up writes made by another
-        process (e.g. `rag ingest` into the index a server is serving)."""
-        if time.monotonic() - self._checked_at > RECHECK_SECONDS and self._write_lock.acquire(
+        process (e.g. `rag ingest` into the index a server is serving).
+
+        A server worker (`RAG_WORKERS` > 1) checks the store's generation on every read instead
+        (~40 µs): a client's next request may reach a sibling worker, and it must find the write
+        the previous one made. When the generation moved, the read waits for this process to
+        catch up (another reader may be doing it) — at most `RECHECK_SECONDS`, then it goes on
+        with the snapshot it has; when it did not, the read takes no lock at all.
+        """
+        if self._recheck == 0.0:
+            moved = self.store.generation() != self._snapshot.generation or self._manifest_moved()
+            if moved and self._write_lock.acquire(timeout=RECHECK_SECONDS):
+                try:
+                    self.refresh()
+                finally:
+                    self._write_lock.release()
+            return self._snapshot
+        if time.monotonic() - self._checked_at >= self._recheck and self._write_lock.acquire(
             blocking=False
         ):
             try:
@@ -209,6 +278,7 @@ class Indexer:
                 return True
             segs = cur.segments.with_merged(ids, merged, seg_id)
             saved = save_segments(segs, self.index_dir, cur.generation)
+            self._manifest_seen = self._manifest_stamp()
             self._snapshot = Snapshot.of(
                 cur.generation, segs, cur.sources, cur.metadata, cur.pages, cur.rebuilt
             )

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from rag.config import Settings
 from rag.engine import Engine
+from rag.index.container import read_header
 from rag.index.segments import MANIFEST_FILE
 from rag.retrieve.collapse import collapse
 from rag.store import sqlite as store_sqlite
@@ -265,7 +266,15 @@ def run_writer(tmp_path: Path, index_dir: Path, *ops: str) -> None:
     assert proc.returncode == 0 and "done" in proc.stdout, proc.stderr
 
 
-def test_a_served_engine_catches_up_with_another_process_incrementally(tmp_path: Path) -> None:
+def saved_ids(index_dir: Path) -> tuple[str, ...]:
+    """The segment ids the saved manifest lists."""
+    return tuple(str(s["id"]) for s in read_header(index_dir / MANIFEST_FILE)["segments"])
+
+
+@pytest.mark.parametrize("writer_saved", [True, False])
+def test_a_served_engine_catches_up_with_another_process_incrementally(
+    tmp_path: Path, writer_saved: bool
+) -> None:
     index_dir = tmp_path / "idx"
     reader = open_engine(index_dir, background_merge=False)
     try:
@@ -279,11 +288,18 @@ def test_a_served_engine_catches_up_with_another_process_incrementally(tmp_path:
             f"put:d1.txt={text_of(51)}",  # an update
             "delete:d2.txt",
         )
+        if not writer_saved:  # as when the writer's disk refused its segment files
+            (index_dir / MANIFEST_FILE).unlink()
         reader.refresh()  # what a search does by itself once RECHECK_SECONDS have passed
         assert reader.snapshot.generation == reader.store.generation() == 6
         assert reader.info()["rebuilt_on_load"] == []
-        # the other process's three writes arrived as one segment and tombstones, not a rebuild
-        assert len(reader.snapshot.segments.entries) == before + 1
+        if writer_saved:
+            # the segments the writer saved for this generation are mapped in, not built again
+            assert reader.snapshot.segments.seg_ids == saved_ids(index_dir)
+            assert len(reader.snapshot.segments.entries) > before
+        else:
+            # the three writes arrive through the change log as one segment and tombstones
+            assert len(reader.snapshot.segments.entries) == before + 1
         assert set(reader.snapshot.sources) == {
             doc_id_for(s) for s in ("d0.txt", "d1.txt", "new.txt")
         }
@@ -312,6 +328,37 @@ def test_catch_up_past_the_logged_generations_rebuilds(
     finally:
         writer.close()
         reader.close()
+
+
+def test_server_workers_adopt_the_merges_one_of_them_makes(tmp_path: Path) -> None:
+    """Two engines on one index, as two `rag serve` workers: the one that merges saves the merged
+    layout; the other maps it in (same generation, same results) instead of searching its
+    unmerged segments for as long as it lives; each sees the other's writes at its next read."""
+    index_dir = tmp_path / "idx"
+    worker_settings = make_settings(index_dir).model_copy(update={"workers": 2})
+    merger = Engine(worker_settings, embedder=HashingEmbedder(), background_merge=False)
+    other = Engine(worker_settings, embedder=HashingEmbedder(), background_merge=False)
+    try:
+        for i in range(10):
+            merger.ingest_bytes(f"d{i}.txt", text_of(i).encode())
+        other.search(QUERIES[0], 5)  # a read catches up at once (a worker checks every read)
+        assert other.snapshot.generation == merger.snapshot.generation
+        assert len(other.snapshot.segments.entries) > 1
+        assert merger.merge() >= 1
+        assert len(merger.snapshot.segments.entries) < len(other.snapshot.segments.entries)
+        before = results(other)
+        other.search(QUERIES[0], 5)
+        assert other.snapshot.segments.seg_ids == merger.snapshot.segments.seg_ids
+        assert_same(results(other), before)
+        # and the other way round: a write through the other is a read away for the merger
+        other.ingest_bytes("late.txt", text_of(99).encode())
+        merger.search(QUERIES[0], 5)
+        assert merger.snapshot.generation == other.snapshot.generation
+        assert doc_id_for("late.txt") in merger.snapshot.sources
+        assert_matches_rebuild(merger, tmp_path / "fresh")
+    finally:
+        other.close()
+        merger.close()
 
 
 # --- crashes -------------------------------------------------------------------------------------
