@@ -264,12 +264,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**report, "questions": [asdict(r) for r in rows]})
         return 0
-    cols = ["n", "hit@1", "hit@5", "mrr@10", "answer_contains", "abstention", "false_abstention"]
-    print(f"{'':14s}" + "".join(f"{c:>17s}" for c in cols))
+    cols = [
+        "n",
+        "hit@1",
+        "hit@5",
+        "mrr@10",
+        "answer_contains",
+        "abstention",
+        "false_abstention",
+        "refused_or_caveated",
+        "refused_unquoted",
+    ]
+    widths = [max(17, len(c) + 2) for c in cols]
+    print(f"{'':14s}" + "".join(f"{c:>{w}s}" for c, w in zip(cols, widths, strict=True)))
     for name, m in [("overall", report["overall"]), *report["by_kind"].items()]:
         cells = "".join(
-            f"{m[c]:>17.3f}" if isinstance(m.get(c), float) else f"{m.get(c, '-')!s:>17s}"
-            for c in cols
+            f"{m[c]:>{w}.3f}" if isinstance(m.get(c), float) else f"{m.get(c, '-')!s:>{w}s}"
+            for c, w in zip(cols, widths, strict=True)
         )
         print(f"{name:14s}{cells}")
     return 0

@@ -4,6 +4,13 @@ A *hit* is a returned passage from the question's `doc` whose text contains one 
 `answers`, whitespace-insensitively. Metrics: hit@1, hit@5, MRR@10, answer-contains (a gold
 answer appears in the composed answer), abstention on unanswerable questions and false
 abstention on answerable ones; overall and per `kind`.
+
+For unanswerable questions two more (issue 13): `refused_or_caveated`, the share refused or
+answered with a `constraint_mismatch` warning (the answer says the documents give the fact for
+another year, place, organisation… than the one asked), and `refused_unquoted`, the share refused
+without a single citation — the only correct outcome for a `non_question` (a greeting, a lone
+letter or punctuation mark). On answerable questions `caveated` is the share that carried such a
+warning all the same.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from rag.errors import InputError
 from rag.types import Answer, Passage
 
 _WS = re.compile(r"\s+")
+
+CONSTRAINT_MISMATCH = "constraint_mismatch"  # the warning code of a caveated answer
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,8 @@ class EvalRow:
     contains: bool
     abstained: bool
     seconds: float
+    caveated: bool = False  # a `constraint_mismatch` warning came with the answer
+    quoted: bool = False  # the answer cited at least one passage
 
 
 class Answerer(Protocol):
@@ -94,6 +105,11 @@ def is_hit(p: Passage, q: EvalQuestion) -> bool:
     return any(squash(a) in text for a in q.answers)
 
 
+def is_caveated(answer: Answer) -> bool:
+    """The answer warns that the documents do not match what was asked (`constraint_mismatch`)."""
+    return any(w.code == CONSTRAINT_MISMATCH for w in answer.warnings)
+
+
 def evaluate_one(engine: Answerer, q: EvalQuestion, depth: int = 10) -> EvalRow:
     """Ask one question and judge it."""
     t0 = time.perf_counter()
@@ -102,7 +118,17 @@ def evaluate_one(engine: Answerer, q: EvalQuestion, depth: int = 10) -> EvalRow:
     rank = next((i + 1 for i, p in enumerate(answer.passages) if is_hit(p, q)), None)
     body = squash(answer.answer)
     contains = answer.answerable and any(squash(a) in body for a in q.answers)
-    return EvalRow(q.id, q.kind, q.answerable, rank, contains, not answer.answerable, seconds)
+    return EvalRow(
+        q.id,
+        q.kind,
+        q.answerable,
+        rank,
+        contains,
+        not answer.answerable,
+        seconds,
+        caveated=is_caveated(answer),
+        quoted=bool(answer.citations),
+    )
 
 
 def summarize(rows: Iterable[EvalRow]) -> dict[str, float | int]:
@@ -117,8 +143,11 @@ def summarize(rows: Iterable[EvalRow]) -> dict[str, float | int]:
         out["mrr@10"] = sum(1.0 / r.rank for r in ans if r.rank) / len(ans)
         out["answer_contains"] = sum(r.contains for r in ans) / len(ans)
         out["false_abstention"] = sum(r.abstained for r in ans) / len(ans)
+        out["caveated"] = sum(r.caveated and not r.abstained for r in ans) / len(ans)
     if un:
         out["abstention"] = sum(r.abstained for r in un) / len(un)
+        out["refused_or_caveated"] = sum(r.abstained or r.caveated for r in un) / len(un)
+        out["refused_unquoted"] = sum(r.abstained and not r.quoted for r in un) / len(un)
     out["latency_ms_mean"] = 1000 * sum(r.seconds for r in rows) / max(1, len(rows))
     return out
 
