@@ -64,7 +64,10 @@ _YEAR_RANGE = re.compile(
 _YEAR = re.compile(
     rf"(?<![\d.,])({_YEAR_NUM})(?:\s*年(?!代)|(?=[-/]\d{{1,2}}(?!\d))|(?![\d%]|[.,]\d|\s*[\u3400-\u9fff]|\s*-\d))"
 )
-_YEAR_OPEN = re.compile(rf"(?<![\d.,])({_YEAR_NUM})\s*年?\s*(?:以来|至今|起|开始)")
+_YEAR_OPEN = re.compile(rf"(?<![\d.,])({_YEAR_NUM})\s*年?\s*(?:以来|至今|以后|之后|起|开始)")
+# a decade or century is a range: 1960s, 1960年代, 19世纪, the 19th century
+_DECADE = re.compile(r"(?<![\d.,])(1[89]\d0|20\d0)\s*(?:'?s\b|年代)")
+_CENTURY = re.compile(r"(?<!\d)(1[89]|2[01])\s*(?:世纪|th\s+century)", re.I)
 _YEAR_ZH = re.compile(f"([{_ZH_DIGIT}]{{4}})年")
 _YEAR_SHORT = re.compile(r"(?:(?<=\s)|^)[’'‘]([0-9]{2})(?![\w’'])")
 _RELATIVE_YEAR = re.compile(
@@ -177,10 +180,15 @@ _SUPERLATIVES: dict[str, str] = {
 }
 _OPPOSITE = {"max": "min", "min": "max", "first": "last", "last": "first"}
 _SUPERLATIVE_RE = {k: re.compile(v, re.I) for k, v in _SUPERLATIVES.items()}
-# A later rank: 第二大, 第3, second, third (not 第一, which is `first`)
+# A later rank: 第二大, 第3届, second, third (not 第一, which is `first`); group 1 is what it ranks
+# (大 in 第二大, 届 in 第三届), which must be what the question ranks: 第三场 is no answer to 第一届.
 _LATER_RANK = re.compile(
-    r"第\s*(?:[二三四五六七八九十]+|[2-9]|\d{2,})|\b(?:second|third|fourth|fifth)\b", re.I
+    r"第\s*(?:[二三四五六七八九十]+|[2-9]|\d{2,})\s*([\u3400-\u9fff])?"
+    r"|\b(?:second|third|fourth|fifth)\b",
+    re.I,
 )
+# What a question's first or largest ranks: 大 in 最大, 届 in 第一届, 家 in 首家
+_RANKED = re.compile(r"(?:最|第\s*一|首)\s*([\u3400-\u9fff])")
 
 # --- places and organisations ---------------------------------------------------------------
 # jieba tags these ns, yet they name no particular place
@@ -205,9 +213,10 @@ _GENERIC_PLACES = frozenset(
         "本地",
         "省市",
         "我国",
+        "长度",  # tagged ns in jieba's dictionary
     ]
 )
-_PLACE_SUFFIX = re.compile(r"(?:特别行政区|自治区|新区|省|市|区|县|镇)$")
+_PLACE_SUFFIX = re.compile(r"(?:特别行政区|自治区|地区|新区|省|市|区|县|镇)$")
 
 
 @dataclass(frozen=True)
@@ -280,6 +289,13 @@ def extract_years(text: str) -> tuple[tuple[tuple[int, int], ...], bool]:
     for m in _YEAR_OPEN.finditer(text):
         found.append((int(m.group(1)), OPEN_END))
         taken.append(m.span())
+    for m in _DECADE.finditer(text):
+        y = int(m.group(1))
+        found.append((y, y + 9))
+        taken.append(m.span())
+    for m in _CENTURY.finditer(text):
+        c = int(m.group(1))
+        found.append((100 * (c - 1), 100 * c - 1))
     for m in _YEAR.finditer(text):
         if not any(a <= m.start() < b for a, b in taken):
             y = int(m.group(1))
@@ -360,7 +376,8 @@ def extract_places(text: str) -> tuple[str, ...]:
     """Places (ns) and organisations (nt) a Chinese text names: folded, suffix (市, 省…) removed."""
     folded = fold_long(text)
     with _POSSEG_LOCK:
-        pairs = [(p.word, p.flag) for p in jieba.posseg.cut(folded)]
+        # dictionary words only: jieba's HMM guesses new "places" out of any unknown run (锦地罗不)
+        pairs = [(p.word, p.flag) for p in jieba.posseg.cut(folded, HMM=False)]
     out = []
     for word, flag in pairs:
         if flag not in ("ns", "nt") or len(word) < 2 or word in _GENERIC_PLACES:
@@ -472,12 +489,15 @@ def _same_value(a: Quantity, b: Quantity) -> bool:
 def _check_years(q: Constraints, evidence: Sequence[Evidence], zh: bool) -> Mismatch | None:
     if not q.years:
         return None
+    # A question naming several years asks about the period they span (2019年和2023年相比,
+    # from the 19th century until the 1960s): any year within it is the asked one.
+    asked = [(min(lo for lo, _ in q.years), max(hi for _, hi in q.years))]
     found: list[tuple[int, int]] = []
     for ev in evidence:
         years = _governing_years(ev)
         if years is None or not years:
             continue
-        if _overlaps(q.years, years):
+        if _overlaps(asked, years):
             return None  # one quote about the asked year is enough
         found.extend(years)
     if not found:
@@ -580,7 +600,12 @@ def _check_superlatives(
                 m.group(0) for g in opposite for m in _SUPERLATIVE_RE[g].finditer(ev.quote)
             ]
         elif later and q.superlatives & {"first", "max"}:  # 第二大 is not 最大, second not first
-            conflicting += [m.group(0) for m in _LATER_RANK.finditer(ev.quote)]
+            ranked = set(_RANKED.findall(question))
+            # an English question does not say what it ranks (first season, first match…): only a
+            # Chinese one that does (第一届, 最大) is held against a later rank
+            conflicting += [
+                m.group(0) for m in _LATER_RANK.finditer(ev.quote) if m.group(1) in ranked
+            ]
     if not conflicting:
         return None
     asked = [

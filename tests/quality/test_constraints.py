@@ -169,3 +169,18 @@ def test_check_answer_adds_one_warning_in_the_question_language() -> None:
     assert check_answer(en) == en  # never warned twice
     fine = _answer("碳谷2023年的税收是多少？", "2023年税收43.58亿元。")
     assert check_answer(fine) == fine
+
+
+def test_decades_centuries_and_periods() -> None:
+    assert extract_years("the 1960s")[0] == ((1960, 1969),)
+    assert extract_years("19世纪")[0] == ((1800, 1899),)
+    assert extract_years("1987年以后")[0] == ((1987, OPEN_END),)
+    # several asked years are one period: a year within it is no mismatch
+    assert kinds("2019年和2023年相比增长了多少？", ev("2021年增长9%。")) == []
+
+
+def test_a_later_rank_counts_only_against_the_same_ranked_thing() -> None:
+    assert kinds("第一届比赛在哪里举行？", ev("第三场半决赛在新加坡举行。")) == []
+    assert kinds("第一届比赛在哪里举行？", ev("第二届比赛在新加坡举行。")) == ["superlative"]
+    # an English question does not say what it ranks
+    assert kinds("Where was the first season held?", ev("第三场半决赛在新加坡举行。")) == []
