@@ -264,11 +264,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**report, "questions": [asdict(r) for r in rows]})
         return 0
-    cols = ["n", "hit@1", "hit@5", "mrr@10", "answer_contains", "abstention", "false_abstention"]
-    print(f"{'':14s}" + "".join(f"{c:>17s}" for c in cols))
+    cols = [
+        "n",
+        "hit@1",
+        "hit@5",
+        "mrr@10",
+        "answer_contains",
+        "abstention",
+        "false_abstention",
+        "constraint_mismatch",
+    ]
+    print(f"{'':14s}" + "".join(f"{c:>20s}" for c in cols))
     for name, m in [("overall", report["overall"]), *report["by_kind"].items()]:
         cells = "".join(
-            f"{m[c]:>17.3f}" if isinstance(m.get(c), float) else f"{m.get(c, '-')!s:>17s}"
+            f"{m[c]:>20.3f}" if isinstance(m.get(c), float) else f"{m.get(c, '-')!s:>20s}"
             for c in cols
         )
         print(f"{name:14s}{cells}")

@@ -2,8 +2,9 @@
 
 A *hit* is a returned passage from the question's `doc` whose text contains one of its
 `answers`, whitespace-insensitively. Metrics: hit@1, hit@5, MRR@10, answer-contains (a gold
-answer appears in the composed answer), abstention on unanswerable questions and false
-abstention on answerable ones; overall and per `kind`.
+answer appears in the composed answer), abstention on unanswerable questions, false abstention
+on answerable ones, and the share of answerable ones warned `constraint_mismatch` (a false
+alarm: it should stay near 0); overall and per `kind`.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class EvalRow:
     contains: bool
     abstained: bool
     seconds: float
+    warnings: tuple[str, ...] = ()  # the answer's warning codes (e.g. constraint_mismatch)
 
 
 class Answerer(Protocol):
@@ -102,7 +104,16 @@ def evaluate_one(engine: Answerer, q: EvalQuestion, depth: int = 10) -> EvalRow:
     rank = next((i + 1 for i, p in enumerate(answer.passages) if is_hit(p, q)), None)
     body = squash(answer.answer)
     contains = answer.answerable and any(squash(a) in body for a in q.answers)
-    return EvalRow(q.id, q.kind, q.answerable, rank, contains, not answer.answerable, seconds)
+    return EvalRow(
+        q.id,
+        q.kind,
+        q.answerable,
+        rank,
+        contains,
+        not answer.answerable,
+        seconds,
+        tuple(w.code for w in answer.warnings),
+    )
 
 
 def summarize(rows: Iterable[EvalRow]) -> dict[str, float | int]:
@@ -117,6 +128,10 @@ def summarize(rows: Iterable[EvalRow]) -> dict[str, float | int]:
         out["mrr@10"] = sum(1.0 / r.rank for r in ans if r.rank) / len(ans)
         out["answer_contains"] = sum(r.contains for r in ans) / len(ans)
         out["false_abstention"] = sum(r.abstained for r in ans) / len(ans)
+        # answerable questions whose answer was flagged as not matching what they ask: near 0
+        out["constraint_mismatch"] = sum("constraint_mismatch" in r.warnings for r in ans) / len(
+            ans
+        )
     if un:
         out["abstention"] = sum(r.abstained for r in un) / len(un)
     out["latency_ms_mean"] = 1000 * sum(r.seconds for r in rows) / max(1, len(rows))
