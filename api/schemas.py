@@ -380,7 +380,7 @@ class ChatUsage(Strict):
 
 
 class ChatResponse(Strict):
-    """`POST /v1/chat/completions` response, plus `citations` and `answerable`."""
+    """`POST /v1/chat/completions` response, plus `citations`, `answerable` and `warnings`."""
 
     id: str
     object: str = "chat.completion"
@@ -392,6 +392,10 @@ class ChatResponse(Strict):
         ..., description="Sources for the [n] markers in the reply"
     )
     answerable: bool
+    warnings: list[AskWarning] = Field(
+        default_factory=list,
+        description="As in `/v1/ask`: e.g. `not_a_question`, `constraint_mismatch`",
+    )
 
 
 class ModelCard(Strict):

@@ -272,6 +272,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "answer_contains",
         "abstention",
         "false_abstention",
+        "caveated",
         "refused_or_caveated",
         "refused_unquoted",
     ]

@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rag.answer.constraints import check_answer
 from rag.answer.extractive import compose_answer
 from rag.answer.generate import generate
 from rag.answer.generate import warn as _warn
+from rag.answer.nonquestion import is_non_question, non_question_answer
 from rag.answer.stream import AnswerEvent, FinalEvent, replay
 from rag.config import Settings
 from rag.embed.base import Embedder
@@ -35,7 +37,7 @@ from rag.llm.base import LLM
 from rag.llm.registry import get_llm
 from rag.retrieve.crosslingual import glossary
 from rag.retrieve.filter import MetadataFilter
-from rag.retrieve.search import SearchResult, search
+from rag.retrieve.search import SearchResult, check_query, search
 from rag.store.sqlite import Store
 from rag.types import Answer, DocumentInfo, IngestResult
 from rag.write.indexer import RECHECK_SECONDS, Indexer, Upload
@@ -257,9 +259,31 @@ class Engine:
         doc_ids: Iterable[str] | None = None,
         where: MetadataFilter | None = None,
     ) -> Iterator[AnswerEvent]:
-        """`ask`, as events: passages, answer text deltas, then the final answer."""
+        """`ask`, as events: passages, answer text deltas, then the final answer.
+
+        A non-question (a greeting, a lone character, punctuation or emoji) gets a fixed reply and
+        no search; a final answer whose quotes contradict what the question states (another year,
+        place, unit…) gets a `constraint_mismatch` warning (`rag.answer.constraints`).
+        """
         if mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}, not '{mode}'")
+        check_query(self.settings, question, top_k)  # bad input is an error, greeting or not
+        if is_non_question(question):
+            yield from replay(non_question_answer(question))
+            return
+        for event in self._answer_events(question, top_k, mode, sources, doc_ids, where):
+            # the check reads the final answer's own quotes: extractive and LLM answers alike
+            yield FinalEvent(check_answer(event.answer)) if isinstance(event, FinalEvent) else event
+
+    def _answer_events(
+        self,
+        question: str,
+        top_k: int | None,
+        mode: str,
+        sources: Iterable[str] | None,
+        doc_ids: Iterable[str] | None,
+        where: MetadataFilter | None,
+    ) -> Iterator[AnswerEvent]:
         result = self.search(question, top_k, sources=sources, doc_ids=doc_ids, where=where)
         extractive = self._compose(result)
         if (

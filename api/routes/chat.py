@@ -2,7 +2,8 @@
 
 The last user message is the question; the reply is the cited answer. Citations travel in an
 extra top-level field `citations` (on the response, and on the final stream chunk), each naming
-the `[n]` marker it explains, its source, span and quote.
+the `[n]` marker it explains, its source, span and quote; `answerable` and `warnings` (as in
+`/v1/ask`) travel the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import EngineDep, MetricsDep, SettingsDep
 from api.metrics import Metrics
 from api.schemas import (
+    AskWarning,
     ChatChoice,
     ChatChoiceMessage,
     ChatCitation,
@@ -108,6 +110,7 @@ async def chat(
         usage=_usage(answer),
         citations=_citations(answer),
         answerable=answer.answerable,
+        warnings=[AskWarning(code=w.code, message=w.message) for w in answer.warnings],
     )
 
 

@@ -1,0 +1,668 @@
+"""Constraint checking: does the quoted evidence state what the question specifically asks about?
+
+A question often *states* specific values: a year (2024年…多少), a place or organisation (上海…),
+a quantity (超过100亿元的企业…), the unit it wants the answer in (多少平方公里, how many km), a
+superlative (最大的…, the first…). When the evidence an answer quotes states a *different value of
+the same kind* and never the asked one (the question asks about 2024, the documents give the 2023
+figure), the answer is kept but gets a `constraint_mismatch` warning whose message names what was
+asked and what the documents give. An answer whose every sentence is cited has no place for an
+uncited caveat sentence, so the caveat lives in the warning only (see docs/api.md).
+
+Extraction (`extract`) is regular expressions plus jieba's part-of-speech tags (`ns` place, `nt`
+organisation; the jieba the BM25 tokenizer already loads). Comparison (`check`) works per kind,
+each with the scope that kind has in real text:
+
+- **years** (2023年, 二〇二三年, 2023, '23, 2021—2023年, 2018年以来 = 2018 onward): a figure's year
+  is often stated once, in a heading or an earlier sentence, and governs what follows. So the
+  years of a quote are those it states itself; if it states none, those of the nearest earlier
+  sentence of its passage that states any; if none, those of the passage's title. A quote with a
+  relative year (今年, 去年, this year) is neutral: its year depends on the document's date.
+- **places/organisations** (Chinese questions only: an English place name cannot be matched to
+  Chinese text without a lexicon): asked one absent from the whole passage and its title (folded,
+  a suffix like 市/省 ignored), while the quote names another.
+- **units**: the unit the question asks for (多少家, 多少亿元, how many km) is compatible with the
+  quote's quantities (same dimension: money, area, percent…, or for counts the same classifier,
+  个 matching any); the quote states quantities and none compatible → mismatch.
+- **stated quantities**: a quantity the question states (超过100亿元) is absent from the passage,
+  and the quote states another of the same dimension.
+- **superlatives and ordinals** (最大, 首个, largest, first…; 第二大, second): the quote states a
+  conflicting one (the opposite polarity or a later rank) and none of the asked group.
+
+The answer is flagged when no quote holds the asked value and at least one states a different
+one: one supporting quote among several is enough.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import jieba.posseg
+
+from rag.answer.qtype import is_chinese
+from rag.index.tokenize import fold_long
+from rag.ingest.split import sentence_spans
+from rag.types import Answer, Citation, Passage, Warning_
+
+CODE = "constraint_mismatch"
+_POSSEG_LOCK = threading.Lock()  # jieba's lazy initialisation is not thread-safe
+OPEN_END = 9999  # the upper bound of an open year range (2018年以来)
+
+# --- years ----------------------------------------------------------------------------------
+_YEAR_NUM = r"(?:1[89]\d{2}|20\d{2})"
+_ZH_DIGIT = "〇零一二三四五六七八九"
+_RANGE_SEP = r"\s*(?:-|—|–|~|～|至|到|to)\s*"
+# 2021—2023年 / 2021年至2023年 / 2021-2023
+_YEAR_RANGE = re.compile(
+    rf"(?<![\d.,])({_YEAR_NUM})\s*年?{_RANGE_SEP}({_YEAR_NUM})(?![\d.,%])(?!\s*[-/.]\d)"
+)
+# A four-digit year: followed by 年, by a date separator and month, or by nothing numeric-like (an
+# English "in 2023,"). `2023项` or `2023.5` is a quantity, never a year.
+_YEAR = re.compile(
+    rf"(?<![\d.,])({_YEAR_NUM})(?:\s*年(?!代)|(?=[-/]\d{{1,2}}(?!\d))|(?![\d%]|[.,]\d|\s*[\u3400-\u9fff]|\s*-\d))"
+)
+_YEAR_OPEN = re.compile(rf"(?<![\d.,])({_YEAR_NUM})\s*年?\s*(?:以来|至今|以后|之后|起|开始)")
+# a decade or century is a range: 1960s, 1960年代, 19世纪, the 19th century
+_DECADE = re.compile(r"(?<![\d.,])(1[89]\d0|20\d0)\s*(?:'?s\b|年代)")
+_CENTURY = re.compile(r"(?<!\d)(1[89]|2[01])\s*(?:世纪|th\s+century)", re.I)
+_YEAR_ZH = re.compile(f"([{_ZH_DIGIT}]{{4}})年")
+_YEAR_SHORT = re.compile(r"(?:(?<=\s)|^)[’'‘]([0-9]{2})(?![\w’'])")
+_RELATIVE_YEAR = re.compile(
+    r"今年|去年|明年|前年|本年|上年|上一年|this year|last year|next year", re.I
+)
+
+# --- quantities -----------------------------------------------------------------------------
+_NUM = r"\d+(?:,\d{3})*(?:\.\d+)?"
+_ZH_NUM = "零〇一二两三四五六七八九十百千万亿"
+_ZH_NUM_START = "一二两三四五六七八九十百千"  # a numeral never starts with 万, 亿 or 零
+_SCALE = {"十": 10.0, "百": 100.0, "千": 1e3, "万": 1e4, "亿": 1e8, "万亿": 1e12}
+# unit → (dimension, factor); longest first in the pattern. Counts are dimension `count:<classifier>`.
+_UNITS: dict[str, tuple[str, float]] = {
+    "元": ("money", 1.0),
+    "人民币": ("money", 1.0),
+    "美元": ("usd", 1.0),
+    "%": ("percent", 1.0),
+    "％": ("percent", 1.0),
+    "个百分点": ("percent", 1.0),
+    "平方公里": ("area", 1e6),
+    "平方千米": ("area", 1e6),
+    "平方米": ("area", 1.0),
+    "公顷": ("area", 1e4),
+    "亩": ("area", 666.67),
+    "公里": ("length", 1e3),
+    "千米": ("length", 1e3),
+    "吨": ("mass", 1e3),
+    "公斤": ("mass", 1.0),
+    "千克": ("mass", 1.0),
+    "倍": ("multiple", 1.0),
+}
+_CLASSIFIERS = [
+    "家",
+    "项",
+    "个",
+    "人次",
+    "人",
+    "座",
+    "所",
+    "台",
+    "套",
+    "件",
+    "条",
+    "位",
+    "名",
+    "种",
+    "批",
+    "辆",
+    "架",
+    "艘",
+    "户",
+    "栋",
+    "篇",
+    "部",
+    "只",
+    "处",
+    "支",
+    "款",
+]
+_EN_UNITS: dict[str, tuple[str, float]] = {
+    "yuan": ("money", 1.0),
+    "rmb": ("money", 1.0),
+    "dollars": ("usd", 1.0),
+    "percent": ("percent", 1.0),
+    "per cent": ("percent", 1.0),
+    "percentage points": ("percent", 1.0),
+    "square kilometres": ("area", 1e6),
+    "square kilometers": ("area", 1e6),
+    "km2": ("area", 1e6),
+    "km²": ("area", 1e6),
+    "square metres": ("area", 1.0),
+    "square meters": ("area", 1.0),
+    "hectares": ("area", 1e4),
+    "mu": ("area", 666.67),
+    "kilometres": ("length", 1e3),
+    "kilometers": ("length", 1e3),
+    "km": ("length", 1e3),
+    "tons": ("mass", 1e3),
+    "tonnes": ("mass", 1e3),
+    "times": ("multiple", 1.0),
+}
+_EN_SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_ZH_UNIT_ALT = "|".join(
+    re.escape(u) for u in sorted([*_UNITS, *_CLASSIFIERS], key=len, reverse=True)
+)
+_EN_UNIT_ALT = "|".join(
+    re.escape(u).replace(r"\ ", r"\s+") for u in sorted(_EN_UNITS, key=len, reverse=True)
+)
+_QUANTITY_ZH = re.compile(
+    rf"(?<![\d.])({_NUM}|[{_ZH_NUM_START}][{_ZH_NUM}]*)\s*(万亿|[十百千万亿])?\s*({_ZH_UNIT_ALT})?"
+)
+_QUANTITY_EN = re.compile(
+    rf"(?<![\d.])({_NUM})\s*(thousand|million|billion|trillion)?\s*({_EN_UNIT_ALT})?\b", re.I
+)
+_PERCENT_ZH = re.compile(rf"百分之([{_ZH_NUM}]+|{_NUM})")
+# What a question asks for: 多少亿元, 几家, 多少平方公里; how many km, how much (in) yuan
+_ASKED_ZH = re.compile(rf"(?:多少|几)\s*(?:万亿|[十百千万亿])?\s*({_ZH_UNIT_ALT})")
+_ASKED_EN = re.compile(
+    rf"how\s+(?:many|much)\s+(?:(?:thousand|million|billion|trillion)\s+)?({_EN_UNIT_ALT})\b"
+    rf"|in\s+(?:(?:thousand|million|billion|trillion)\s+)?({_EN_UNIT_ALT})\b(?=[^a-z]*$)",
+    re.I,
+)
+
+# --- superlatives ---------------------------------------------------------------------------
+_SUPERLATIVES: dict[str, str] = {
+    "max": r"最大|最高|最多|最强|最长|最广|largest|biggest|highest|greatest|most|longest",
+    "min": r"最小|最低|最少|最短|最弱|smallest|lowest|least|fewest|shortest",
+    "first": r"首个|首家|首次|首批|首台|首座|首条|首部|第一|最早|率先|first|earliest",
+    "last": r"最后|最晚|最新|last|latest",
+}
+_OPPOSITE = {"max": "min", "min": "max", "first": "last", "last": "first"}
+_SUPERLATIVE_RE = {k: re.compile(v, re.I) for k, v in _SUPERLATIVES.items()}
+# A later rank: 第二大, 第3届, second, third (not 第一, which is `first`); group 1 is what it ranks
+# (大 in 第二大, 届 in 第三届), which must be what the question ranks: 第三场 is no answer to 第一届.
+_LATER_RANK = re.compile(
+    r"第\s*(?:[二三四五六七八九十]+|[2-9]|\d{2,})\s*([\u3400-\u9fff])?"
+    r"|\b(?:second|third|fourth|fifth)\b",
+    re.I,
+)
+# What a question's first or largest ranks: 大 in 最大, 届 in 第一届, 家 in 首家
+_RANKED = re.compile(r"(?:最|第\s*一|首)\s*([\u3400-\u9fff])")
+
+# --- places and organisations ---------------------------------------------------------------
+# jieba tags these ns, yet they name no particular place
+_GENERIC_PLACES = frozenset(
+    [
+        "城市",
+        "地区",
+        "地方",
+        "国家",
+        "全国",
+        "全省",
+        "全市",
+        "各地",
+        "区域",
+        "中国",
+        "国内",
+        "国际",
+        "海外",
+        "世界",
+        "全球",
+        "当地",
+        "本地",
+        "省市",
+        "我国",
+        "长度",  # tagged ns in jieba's dictionary
+    ]
+)
+_PLACE_SUFFIX = re.compile(r"(?:特别行政区|自治区|地区|新区|省|市|区|县|镇)$")
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number with its unit: `value` in the dimension's base unit (元, m², %…)."""
+
+    value: float
+    dimension: str  # money, percent, area, length, mass, multiple, usd, count:<classifier>, bare
+    text: str
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """The specific values a text states."""
+
+    years: tuple[tuple[int, int], ...] = ()  # inclusive ranges; a single year is (y, y)
+    relative_year: bool = False  # 今年, 去年…: a year that depends on the document's date
+    quantities: tuple[Quantity, ...] = ()
+    places: tuple[str, ...] = ()  # folded, suffix-stripped names (ns, nt)
+    superlatives: frozenset[str] = frozenset()  # max, min, first, last
+    later_rank: bool = False  # 第二大, second…
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One asked value the evidence does not hold, and what it holds instead."""
+
+    kind: str  # year, place, unit, quantity, superlative
+    asked: str
+    found: str
+
+
+# --- extraction -----------------------------------------------------------------------------
+def _zh_number(text: str) -> float | None:
+    """A Chinese numeral (十二, 二〇二三, 三百五十, 两千) as a number; None if it is not one."""
+    digits = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
+    if all(c in digits for c in text):
+        return float("".join(str(digits[c]) for c in text)) if text else None
+    total, section, current = 0.0, 0.0, 0.0
+    for c in text:
+        if c in digits:
+            current = digits[c]
+        elif c in ("十", "百", "千"):
+            section += (current or 1) * _SCALE[c]
+            current = 0
+        elif c in ("万", "亿"):
+            total = (total + section + current) * _SCALE[c]
+            section, current = 0.0, 0.0
+        else:
+            return None
+    return total + section + current
+
+
+def _number(text: str) -> float | None:
+    if text[0].isdigit():
+        return float(text.replace(",", ""))
+    return _zh_number(text)
+
+
+def extract_years(text: str) -> tuple[tuple[tuple[int, int], ...], bool]:
+    """Year ranges a text states (inclusive; 以来 ranges end at `OPEN_END`), and whether it uses a
+    relative year (今年, last year)."""
+    found: list[tuple[int, int]] = []
+    taken: list[tuple[int, int]] = []  # spans already read as part of a range
+    for m in _YEAR_RANGE.finditer(text):
+        lo, hi = int(m.group(1)), int(m.group(2))
+        if lo < hi <= lo + 50:
+            found.append((lo, hi))
+            taken.append(m.span())
+    for m in _YEAR_OPEN.finditer(text):
+        found.append((int(m.group(1)), OPEN_END))
+        taken.append(m.span())
+    for m in _DECADE.finditer(text):
+        y = int(m.group(1))
+        found.append((y, y + 9))
+        taken.append(m.span())
+    for m in _CENTURY.finditer(text):
+        c = int(m.group(1))
+        found.append((100 * (c - 1), 100 * c - 1))
+    for m in _YEAR.finditer(text):
+        if not any(a <= m.start() < b for a, b in taken):
+            y = int(m.group(1))
+            found.append((y, y))
+    for m in _YEAR_ZH.finditer(text):
+        y = int(
+            "".join(str("〇一二三四五六七八九".index("〇" if c == "零" else c)) for c in m.group(1))
+        )
+        if 1800 <= y <= 2099:
+            found.append((y, y))
+    for m in _YEAR_SHORT.finditer(text):
+        found.append((2000 + int(m.group(1)),) * 2)
+    return tuple(dict.fromkeys(found)), bool(_RELATIVE_YEAR.search(text))
+
+
+def extract_quantities(text: str) -> tuple[Quantity, ...]:
+    """Numbers with a unit or a scale word (3800亿元, 12项, 2.4平方公里, 28.3%, 1.5 billion yuan).
+
+    Years are not quantities; a bare number without unit or scale (a count in a list, a 文号) is
+    left out, and one with a scale but no unit (2.3亿) has dimension `bare`, compatible with all.
+    """
+    out: list[Quantity] = []
+    for m in _QUANTITY_ZH.finditer(text):
+        num, scale, unit = m.group(1), m.group(2), m.group(3)
+        if not unit and not scale:
+            continue
+        value = _number(num)
+        if value is None or (num[0].isdigit() and _is_year_at(text, m.start(1))):
+            continue
+        if not num[0].isdigit() and value == 1 and not scale:
+            continue  # 一个, 一项, 一批: an article, not a stated quantity
+        out.append(_quantity(value, scale, unit, m.group(0).strip()))
+    for m in _PERCENT_ZH.finditer(text):
+        value = _number(m.group(1))
+        if value is not None:
+            out.append(Quantity(value, "percent", m.group(0)))
+    for m in _QUANTITY_EN.finditer(text):
+        num, scale, unit = m.group(1), m.group(2), m.group(3)
+        if not unit and not scale:
+            continue
+        value = float(num.replace(",", "")) * (_EN_SCALE[scale.lower()] if scale else 1.0)
+        dim, factor = _EN_UNITS[_en_unit(unit)] if unit else ("bare", 1.0)
+        out.append(Quantity(value * factor, dim, m.group(0).strip()))
+    return tuple(out)
+
+
+def _is_year_at(text: str, start: int) -> bool:
+    return any(m.start(1) == start for m in _YEAR.finditer(text))
+
+
+def _en_unit(unit: str) -> str:
+    return " ".join(unit.lower().split())
+
+
+def _quantity(value: float, scale: str | None, unit: str | None, text: str) -> Quantity:
+    value *= _SCALE[scale] if scale else 1.0
+    if not unit:
+        return Quantity(value, "bare", text)
+    if unit in _UNITS:
+        dim, factor = _UNITS[unit]
+        return Quantity(value * factor, dim, text)
+    return Quantity(value, f"count:{unit}", text)
+
+
+def asked_unit(question: str) -> str | None:
+    """The dimension of the unit a question asks its answer in (多少家 → `count:家`), or None."""
+    m = _ASKED_ZH.search(question)
+    if m:
+        unit = m.group(1)
+        return _UNITS[unit][0] if unit in _UNITS else f"count:{unit}"
+    m = _ASKED_EN.search(question)
+    if m:
+        return _EN_UNITS[_en_unit(m.group(1) or m.group(2))][0]
+    return None
+
+
+def extract_places(text: str) -> tuple[str, ...]:
+    """Places (ns) and organisations (nt) a Chinese text names: folded, suffix (市, 省…) removed."""
+    folded = fold_long(text)
+    with _POSSEG_LOCK:
+        # dictionary words only: jieba's HMM guesses new "places" out of any unknown run (锦地罗不)
+        pairs = [(p.word, p.flag) for p in jieba.posseg.cut(folded, HMM=False)]
+    out = []
+    for word, flag in pairs:
+        if flag not in ("ns", "nt") or len(word) < 2 or word in _GENERIC_PLACES:
+            continue
+        core = _place_core(word)
+        if len(core) >= 2:
+            out.append(core)
+    return tuple(dict.fromkeys(out))
+
+
+def _place_core(word: str) -> str:
+    core = _PLACE_SUFFIX.sub("", word)
+    return core if len(core) >= 2 else word
+
+
+def extract_superlatives(text: str) -> tuple[frozenset[str], bool]:
+    """The superlative groups a text states (max, min, first, last) and whether it states a later
+    rank (第二, second)."""
+    groups = frozenset(k for k, rx in _SUPERLATIVE_RE.items() if rx.search(text))
+    return groups, bool(_LATER_RANK.search(text))
+
+
+def extract(text: str, *, places: bool = True) -> Constraints:
+    """Every constraint `text` states (`places=False` skips the part-of-speech tagging)."""
+    years, relative = extract_years(text)
+    sup, later = extract_superlatives(text)
+    return Constraints(
+        years=years,
+        relative_year=relative,
+        quantities=extract_quantities(text),
+        places=extract_places(text) if places else (),
+        superlatives=sup,
+        later_rank=later,
+    )
+
+
+# --- comparison -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Evidence:
+    """One quote of an answer with the context that governs it."""
+
+    quote: str
+    passage_text: str  # the whole passage (merged chunks) the quote is from
+    title: str
+    preceding: str  # the passage's text before the quote
+
+
+def evidence_for(citations: Sequence[Citation], passages: Sequence[Passage]) -> list[Evidence]:
+    """The evidence of each citation: its quote, passage, title and the passage text before it."""
+    out = []
+    for c in citations:
+        if not 1 <= c.marker <= len(passages):
+            continue
+        p = passages[c.marker - 1]
+        before = p.text[: max(0, c.start - p.start)]
+        out.append(Evidence(c.quote, p.text, p.title, before))
+    return out
+
+
+def _governing_years(ev: Evidence) -> tuple[tuple[int, int], ...] | None:
+    """The years that govern a quote (see the module docstring); None when it is relative."""
+    years, relative = extract_years(ev.quote)
+    if years:
+        return years
+    if relative:
+        return None
+    spans = sentence_spans(ev.preceding)
+    for s, e in reversed(spans):
+        prev, prev_relative = extract_years(ev.preceding[s:e])
+        if prev:
+            return prev
+        if prev_relative:
+            return None
+    return extract_years(ev.title)[0]
+
+
+def _overlaps(a: Iterable[tuple[int, int]], b: Iterable[tuple[int, int]]) -> bool:
+    bs = list(b)
+    return any(lo <= bhi and blo <= hi for lo, hi in a for blo, bhi in bs)
+
+
+def _year_text(years: Iterable[tuple[int, int]], zh: bool) -> str:
+    parts = []
+    for lo, hi in years:
+        if hi == OPEN_END:
+            parts.append(f"{lo}年以来" if zh else f"since {lo}")
+        elif lo == hi:
+            parts.append(f"{lo}年" if zh else str(lo))
+        else:
+            parts.append(f"{lo}—{hi}年" if zh else f"{lo}–{hi}")
+    return ("、" if zh else ", ").join(parts)
+
+
+def _compatible(asked: str, found: str) -> bool:
+    if "bare" in (asked, found) or asked == found:
+        return True
+    if asked.startswith("count:") and found.startswith("count:"):
+        a, f = asked[6:], found[6:]
+        return "个" in (a, f) or a.startswith(f) or f.startswith(a)  # 人 ~ 人次
+    return False
+
+
+def _same_value(a: Quantity, b: Quantity) -> bool:
+    return _compatible(a.dimension, b.dimension) and abs(a.value - b.value) <= 1e-6 * max(
+        1.0, abs(a.value)
+    )
+
+
+def _check_years(q: Constraints, evidence: Sequence[Evidence], zh: bool) -> Mismatch | None:
+    if not q.years:
+        return None
+    # A question naming several years asks about the period they span (2019年和2023年相比,
+    # from the 19th century until the 1960s): any year within it is the asked one.
+    asked = [(min(lo for lo, _ in q.years), max(hi for _, hi in q.years))]
+    found: list[tuple[int, int]] = []
+    for ev in evidence:
+        years = _governing_years(ev)
+        if years is None or not years:
+            continue
+        if _overlaps(asked, years):
+            return None  # one quote about the asked year is enough
+        found.extend(years)
+    if not found:
+        return None
+    return Mismatch("year", _year_text(q.years, zh), _year_text(dict.fromkeys(found), zh))
+
+
+def _check_places(q: Constraints, evidence: Sequence[Evidence]) -> Mismatch | None:
+    if not q.places:
+        return None
+    context = fold_long(" ".join(f"{ev.title} {ev.passage_text}" for ev in evidence))
+    missing = [p for p in q.places if p not in context]
+    if not missing:
+        return None
+    others: list[str] = []
+    for ev in evidence:
+        others += [p for p in extract_places(ev.quote) if p not in q.places]
+    if not others:
+        return None
+    return Mismatch("place", "、".join(missing), "、".join(dict.fromkeys(others)))
+
+
+def _check_unit(question: str, evidence: Sequence[Evidence], zh: bool) -> Mismatch | None:
+    asked = asked_unit(question)
+    if asked is None:
+        return None
+    found: list[Quantity] = []
+    for ev in evidence:
+        qs = extract_quantities(ev.quote)
+        if any(_compatible(asked, x.dimension) for x in qs):
+            return None
+        found += qs
+    if not found:
+        return None
+    return Mismatch("unit", _dimension_text(asked, zh), "、".join(x.text for x in found[:3]))
+
+
+def _dimension_text(dim: str, zh: bool) -> str:
+    names_zh = {
+        "money": "金额（元）",
+        "usd": "美元金额",
+        "percent": "百分比",
+        "area": "面积",
+        "length": "长度",
+        "mass": "重量",
+        "multiple": "倍数",
+    }
+    names_en = {
+        "money": "an amount of money",
+        "usd": "an amount in dollars",
+        "percent": "a percentage",
+        "area": "an area",
+        "length": "a length",
+        "mass": "a weight",
+        "multiple": "a multiple",
+    }
+    if dim.startswith("count:"):
+        return f"以“{dim[6:]}”计的数量" if zh else f"a count of '{dim[6:]}'"
+    return (names_zh if zh else names_en).get(dim, dim)
+
+
+def _check_quantities(q: Constraints, evidence: Sequence[Evidence]) -> Mismatch | None:
+    stated = [x for x in q.quantities if x.dimension != "bare"]
+    if not stated:
+        return None
+    passages = [extract_quantities(f"{ev.title} {ev.passage_text}") for ev in evidence]
+    present = {id(x) for x in stated for qs in passages for y in qs if _same_value(x, y)}
+    missing = [x for x in stated if id(x) not in present]
+    if not missing:
+        return None
+    others = [
+        y
+        for ev in evidence
+        for y in extract_quantities(ev.quote)
+        for x in missing
+        if y.dimension != "bare" and _compatible(x.dimension, y.dimension) and not _same_value(x, y)
+    ]
+    if not others:
+        return None
+    return Mismatch(
+        "quantity",
+        "、".join(x.text for x in missing),
+        "、".join(dict.fromkeys(y.text for y in others[:3])),
+    )
+
+
+def _check_superlatives(
+    question: str, q: Constraints, evidence: Sequence[Evidence]
+) -> Mismatch | None:
+    if not q.superlatives:
+        return None
+    conflicting: list[str] = []
+    for ev in evidence:
+        groups, later = extract_superlatives(ev.quote)
+        if groups & q.superlatives:
+            return None
+        opposite = {_OPPOSITE[g] for g in q.superlatives} & groups
+        if opposite:
+            conflicting += [
+                m.group(0) for g in opposite for m in _SUPERLATIVE_RE[g].finditer(ev.quote)
+            ]
+        elif later and q.superlatives & {"first", "max"}:  # 第二大 is not 最大, second not first
+            ranked = set(_RANKED.findall(question))
+            # an English question does not say what it ranks (first season, first match…): only a
+            # Chinese one that does (第一届, 最大) is held against a later rank
+            conflicting += [
+                m.group(0) for m in _LATER_RANK.finditer(ev.quote) if m.group(1) in ranked
+            ]
+    if not conflicting:
+        return None
+    asked = [
+        m.group(0) for g in sorted(q.superlatives) for m in _SUPERLATIVE_RE[g].finditer(question)
+    ]
+    return Mismatch(
+        "superlative", "、".join(dict.fromkeys(asked)), "、".join(dict.fromkeys(conflicting))
+    )
+
+
+def mismatches(question: str, evidence: Sequence[Evidence]) -> list[Mismatch]:
+    """Every kind of constraint the question states that the evidence contradicts."""
+    if not evidence:
+        return []
+    zh = is_chinese(question)
+    q = extract(question, places=zh)
+    found = [
+        _check_years(q, evidence, zh),
+        _check_places(q, evidence) if zh else None,
+        _check_unit(question, evidence, zh),
+        _check_quantities(q, evidence),
+        _check_superlatives(question, q, evidence),
+    ]
+    return [m for m in found if m is not None]
+
+
+def message(found: Sequence[Mismatch], zh: bool) -> str:
+    """One message naming, for each mismatch, what was asked and what the documents give."""
+    parts = []
+    for m in found:
+        if zh:
+            if m.kind == "year":
+                parts.append(f"问题问的是{m.asked}，文档只给出{m.found}的数据")
+            elif m.kind == "unit":
+                parts.append(f"问题问的是{m.asked}，文档给出的是{m.found}")
+            else:
+                parts.append(f"问题说的是“{m.asked}”，文档给出的是“{m.found}”")
+        elif m.kind == "year":
+            parts.append(
+                f"the question asks about {m.asked}; the documents only give figures for {m.found}"
+            )
+        elif m.kind == "unit":
+            parts.append(f"the question asks for {m.asked}; the documents give {m.found}")
+        else:
+            parts.append(f"the question says '{m.asked}'; the documents say '{m.found}'")
+    text = ("；" if zh else "; ").join(parts)
+    return text + ("。" if zh else ".")
+
+
+def check_answer(answer: Answer) -> Answer:
+    """`answer` with a `constraint_mismatch` warning when its quotes contradict the question."""
+    if not answer.answerable or not answer.citations:
+        return answer
+    if any(w.code == CODE for w in answer.warnings):
+        return answer
+    found = mismatches(answer.question, evidence_for(answer.citations, answer.passages))
+    if not found:
+        return answer
+    warning = Warning_(CODE, message(found, is_chinese(answer.question)))
+    return dataclasses.replace(answer, warnings=(*answer.warnings, warning))
