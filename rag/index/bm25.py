@@ -24,8 +24,7 @@ from __future__ import annotations
 import array
 import itertools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -84,6 +83,13 @@ class Postings:
     doc_len: np.ndarray  # int32 (n,): number of tokens of each row
     term_max_tf: np.ndarray  # int32 (V,): largest tf in each term's postings  } bound a term's
     term_min_len: np.ndarray  # int32 (V,): shortest row in its postings        } contribution
+    # Derived once, when the postings are made (built, merged or mapped from a file), so that a
+    # search never fills anything in: the vocabulary and its lookup table, each term's document
+    # frequency (dead rows included: tombstones live elsewhere), tokens over all rows.
+    terms: list[str] = field(init=False)
+    vocab: dict[str, int] = field(init=False)
+    term_df: np.ndarray = field(init=False)
+    total_len: int = field(init=False)
 
     ARRAYS: ClassVar[tuple[str, ...]] = (
         "terms_blob",
@@ -180,25 +186,13 @@ class Postings:
         """Number of distinct terms."""
         return len(self.terms_off) - 1
 
-    @cached_property
-    def terms(self) -> list[str]:
-        """The vocabulary: local term id → term (decoded once, on first use)."""
-        return decode_strings(self.terms_blob, self.terms_off)
-
-    @cached_property
-    def vocab(self) -> dict[str, int]:
-        """Term → local term id."""
-        return {t: i for i, t in enumerate(self.terms)}
-
-    @cached_property
-    def term_df(self) -> np.ndarray:
-        """Rows containing each local term (dead rows included: tombstones live elsewhere)."""
-        return np.diff(self.post_ptr)
-
-    @cached_property
-    def total_len(self) -> int:
-        """Tokens over all rows."""
-        return int(self.doc_len.sum(dtype=np.int64))
+    def __post_init__(self) -> None:
+        """Derive the vocabulary, its lookup table, document frequencies and total length."""
+        terms = decode_strings(self.terms_blob, self.terms_off)
+        object.__setattr__(self, "terms", terms)
+        object.__setattr__(self, "vocab", {t: i for i, t in enumerate(terms)})
+        object.__setattr__(self, "term_df", np.diff(self.post_ptr))
+        object.__setattr__(self, "total_len", int(self.doc_len.sum(dtype=np.int64)))
 
     def term_ids(self, terms: Sequence[str]) -> np.ndarray:
         """Local ids of `terms` (int64), −1 for a term this segment lacks."""
@@ -412,10 +406,9 @@ class CollectionStats:
         df = self.doc_freq(terms).astype(np.float64)
         return np.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5))
 
-    @cached_property
     def doc_freq_table(self) -> dict[str, int]:
         """Live document frequency of every term in the collection (df > 0 only): the whole
-        vocabulary at once, for consumers that need it (cross-lingual terms, script share)."""
+        vocabulary at once, made on each call (searches look terms up one by one instead)."""
         table: dict[str, int] = {}
         for postings, dead_df in self.parts:
             df = postings.term_df if dead_df is None else postings.term_df - dead_df

@@ -99,10 +99,10 @@ class _LiveDocFreq(Mapping[str, int]):
         return isinstance(term, str) and int(self._segments.stats.doc_freq([term])[0]) > 0
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._segments.stats.doc_freq_table)
+        return iter(self._segments.stats.doc_freq_table())
 
     def __len__(self) -> int:
-        return len(self._segments.stats.doc_freq_table)
+        return len(self._segments.stats.doc_freq_table())
 
 
 class Lexicon:

@@ -244,7 +244,7 @@ def assert_same_segment(a: Segment, b: Segment) -> None:
     np.testing.assert_array_equal(a.postings.doc_len, b.postings.doc_len)
     assert sorted(a.postings.terms) == sorted(b.postings.terms)
     sa, sb = CollectionStats.of([(a.postings, None)]), CollectionStats.of([(b.postings, None)])
-    assert sa.doc_freq_table == sb.doc_freq_table
+    assert sa.doc_freq_table() == sb.doc_freq_table()
 
 
 @pytest.mark.parametrize("hnsw_min_rows", [10_000, 30])
