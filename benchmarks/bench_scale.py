@@ -317,6 +317,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=15.0, help="of the 32-thread run")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep", type=Path, help="keep the indexes under this folder")
+    p.add_argument(
+        "--reuse-fill",
+        action="store_true",
+        help="with --keep: reuse a filled store found there (its segment files are removed, so "
+        "the build is still measured from SQLite)",
+    )
     p.add_argument("--phase", choices=["fill", "build", "measure"], help=argparse.SUPPRESS)
     p.add_argument("--index-dir", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true")
@@ -346,9 +352,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for n in args.sizes:
             index_dir = root / f"n{n}"
-            shutil.rmtree(index_dir, ignore_errors=True)
-            index_dir.mkdir(parents=True)
-            f = child(["--phase", "fill", "--sizes", str(n), "--index-dir", str(index_dir)])
+            if args.reuse_fill and (index_dir / "rag.sqlite3").exists():
+                for derived in [*index_dir.glob("seg-*.seg"), index_dir / "segments.manifest"]:
+                    derived.unlink(missing_ok=True)
+                f = {"fill_s": float("nan"), "reused": True}
+            else:
+                shutil.rmtree(index_dir, ignore_errors=True)
+                index_dir.mkdir(parents=True)
+                f = child(["--phase", "fill", "--sizes", str(n), "--index-dir", str(index_dir)])
             f |= child(["--phase", "build", "--index-dir", str(index_dir)])
             m = child(
                 [

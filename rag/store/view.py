@@ -188,9 +188,14 @@ class StoreView:
         try:
             if chunk_ids is None:
                 cursor = self._db.execute(f"SELECT {cols} ORDER BY id")
-                while rows := cursor.fetchmany(batch):
-                    yield _stored_rows(rows, dim)
-                return
+                while True:
+                    # no name holds the raw rows while the batch is out: their blobs (as large
+                    # as the batch's vectors) are freed once converted, not after it is used
+                    stored = _stored_rows(cursor.fetchmany(batch), dim)
+                    if not len(stored):
+                        return
+                    yield stored
+                    del stored  # before the next batch is read, not after
             ids = sorted(set(chunk_ids))
             for i in range(0, len(ids), batch):
                 part = ids[i : i + batch]
@@ -201,7 +206,9 @@ class StoreView:
                     rows += self._db.execute(
                         f"SELECT {cols} WHERE id IN ({marks}) ORDER BY id", sub
                     ).fetchall()
-                yield _stored_rows(rows, dim)
+                stored = _stored_rows(rows, dim)
+                del rows
+                yield stored
         except sqlite3.Error as exc:
             mapped = faults.translate(exc, self.path)
             if mapped is None:
@@ -257,7 +264,11 @@ def _expand(runs: Sequence[Sequence[int]]) -> Iterator[int]:
 
 
 def _stored_rows(rows: Sequence[Sequence[Any]], dim: int) -> StoredRows:
-    """Column-wise rows of `row_batches`' query."""
+    """Column-wise rows of `row_batches`' query. Equal tokens share one string object: a batch
+    holds tens of millions of tokens but a vocabulary of a few hundred thousand, so this is most
+    of what a rebuild's batch would otherwise hold in memory."""
+    shared: dict[str, str] = {}
+    share = shared.setdefault
     owner: list[int] = []
     s_starts: list[int] = []
     s_ends: list[int] = []
@@ -275,7 +286,12 @@ def _stored_rows(rows: Sequence[Sequence[Any]], dim: int) -> StoredRows:
         ends=np.array([r[4] for r in rows], dtype=np.int64),
         texts=[r[5] for r in rows],
         tokens=[
-            None if r[6] is None else (r[6].split(TOKEN_SEPARATOR) if r[6] else []) for r in rows
+            None
+            if r[6] is None
+            else [share(t, t) for t in r[6].split(TOKEN_SEPARATOR)]
+            if r[6]
+            else []
+            for r in rows
         ],
         vectors=np.frombuffer(b"".join(r[7] for r in rows), dtype=np.float32).reshape(-1, dim),
         sent_vectors=np.frombuffer(b"".join(r[9] for r in rows), dtype=np.float32).reshape(-1, dim),
