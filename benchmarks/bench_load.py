@@ -11,6 +11,8 @@ one given by `--index-dir`), starts `python -m rag.cli serve` on a free loopback
 4. `ingest`   - `GET /healthz` polled every 20 ms by one client while `POST /v1/documents`
                 ingests ~200 KB of Chinese text a few times     target: /healthz p99 <= 50 ms
                 (skipped, and said so, while the route answers 404/405)
+5. `english`  - 4 clients of English questions (`data/cmrc_en.jsonl`), 20 s without writes, then
+                20 s while one client posts documents back to back   target: p50 <= 2 x
 
 Clients are closed-loop (each sends its next request when the previous one has answered) and
 cycle through all non-empty questions of the CMRC 2018 trial set, each starting at its own offset.
@@ -32,6 +34,7 @@ the next one (no coordinated-omission correction).
     python benchmarks/bench_load.py --scenarios search1,search32 --duration 15 --wait-idle 120
     python benchmarks/bench_load.py --index-dir index --clients 64 --json > load.json
     python benchmarks/bench_load.py --pause-before 5       # time to attach py-spy to the server pid
+    python benchmarks/bench_load.py --workers 2            # rag serve --workers 2
     python benchmarks/bench_load.py --server-cmd \
         'uvicorn api.app:create_app --factory --host {host} --port {port} --workers 2'
 
@@ -69,7 +72,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CMRC = ROOT / "benchmarks" / "data" / "cmrc2018" / "cmrc2018_trial.json"
 DEFAULT_CORPUS = ROOT / "corpus"
 HOST = "127.0.0.1"
-SCENARIOS = ("search1", "search32", "ask32", "ingest")
+SCENARIOS = ("search1", "search32", "ask32", "ingest", "english")
+ENGLISH = Path(__file__).resolve().parent / "data" / "cmrc_en.jsonl"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TOOK_MS = re.compile(rb'"took_ms":\s*([0-9.eE+-]+)')
 
@@ -602,6 +606,58 @@ async def ingest_scenario(ctx: Ctx) -> dict[str, Any]:
     return out
 
 
+async def english_scenario(ctx: Ctx) -> dict[str, Any]:
+    """English questions (the cross-lingual path: dictionary and pinyin terms) from
+    `--english-clients` closed-loop clients, first with no writes, then while one client posts
+    documents back to back; the issue's target is p50 during writes <= 2 x without."""
+    args = ctx.args
+    questions = [
+        json.loads(line)["question"] for line in ENGLISH.read_text(encoding="utf-8").splitlines()
+    ]
+    bodies = request_bodies(questions, "/v1/search", args.top_k)
+    run_tag = f"{os.getpid() % 10000}"
+
+    async def phase(writing: bool) -> dict[str, Any]:
+        conns, close = ctx.connections(args.english_clients + 1)
+        writer_conn, readers = conns[0], conns[1:]
+        requests = [writer_conn.encode("POST", "/v1/search", b) for b in bodies]
+        samples = Samples()
+        end = time.perf_counter() + args.english_duration
+        posts = 0
+
+        async def reader(i: int) -> None:
+            j = i * 17
+            for _ in range(int(args.english_duration * 20000) + 1000):  # bound, far above reality
+                if time.perf_counter() >= end:
+                    return
+                await timed(readers[i], requests[j % len(requests)], samples, args.timeout)
+                j += 1
+
+        async def writer() -> None:
+            nonlocal posts
+            while writing and time.perf_counter() < end:
+                text = ingest_text(args.corpus, 20_000, f"{run_tag}-en-{posts}")
+                body = json.dumps(
+                    {"source": f"bench-en-{run_tag}-{posts}.txt", "text": text},
+                    ensure_ascii=False,
+                ).encode()
+                await writer_conn.send(writer_conn.encode("POST", "/v1/documents", body))
+                posts += 1
+
+        meter = CpuMeter(ctx.server_pid)
+        meter.start()
+        try:
+            await asyncio.gather(writer(), *(reader(i) for i in range(len(readers))))
+        finally:
+            await close()
+        return {**samples.summary(meter.stop()["wall_s"]), "posts": posts}
+
+    idle = await phase(False)
+    busy = await phase(True)
+    ratio = busy["p50_ms"] / idle["p50_ms"] if idle["p50_ms"] else float("inf")
+    return {"without_writes": idle, "during_writes": busy, "p50_ratio": round(ratio, 2)}
+
+
 # --- the server ---------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
@@ -630,6 +686,7 @@ def server(args: argparse.Namespace, index_dir: Path, log_path: Path) -> Iterato
         cmd = shlex.split(args.server_cmd.format(host=HOST, port=port))
     else:
         cmd = [sys.executable, "-m", "rag.cli", "serve", "--host", HOST, "--port", str(port)]
+        cmd += ["--workers", str(args.workers)]
     env = dict(os.environ, RAG_INDEX_DIR=str(index_dir))
     env.pop("RAG_API_KEYS", None)  # the benchmark drives an open server
     env.setdefault("HF_HUB_OFFLINE", "1")
@@ -728,6 +785,15 @@ def targets(results: dict[str, Any], args: argparse.Namespace) -> list[dict[str,
         row(
             "ask32", "(report only)", f"{a32['throughput_rps']} req/s, p50 {a32['p50_ms']} ms", None
         )
+    en = results.get("english")
+    if en:
+        row(
+            "english",
+            "p50 during writes <= 2 x",
+            f"{en['during_writes']['p50_ms']} vs {en['without_writes']['p50_ms']} ms "
+            f"({en['p50_ratio']}x, {en['during_writes']['posts']} posts)",
+            en["p50_ratio"] <= 2.0,
+        )
     ing = results.get("ingest")
     if ing:
         if "skipped" in ing:
@@ -813,6 +879,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--questions", type=Path, default=DEFAULT_CMRC, help="SQuAD-format question file"
     )
     p.add_argument("--clients", type=int, default=32, help="concurrent clients of search32/ask32")
+    p.add_argument("--workers", type=int, default=1, help="server processes (rag serve --workers)")
+    p.add_argument("--english-clients", type=int, default=4, help="English readers (english)")
+    p.add_argument(
+        "--english-duration", type=float, default=20.0, help="seconds of each english phase"
+    )
     p.add_argument("--single-duration", type=float, default=10.0, help="seconds of search1")
     p.add_argument("--duration", type=float, default=30.0, help="seconds of search32 and ask32")
     p.add_argument(
@@ -874,6 +945,7 @@ async def run_scenarios(ctx: Ctx) -> dict[str, Any]:
         "search32": lambda: closed_loop(ctx, "/v1/search", args.clients, args.duration),
         "ask32": lambda: closed_loop(ctx, "/v1/ask", args.clients, args.duration),
         "ingest": lambda: ingest_scenario(ctx),
+        "english": lambda: english_scenario(ctx),
     }
     for name in SCENARIOS:
         if name in args.scenario_list:
@@ -928,7 +1000,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.index_dir is None:
             index_dir = tmp / "index"
             report["config"]["index_build_s"] = round(build_index(args.corpus, index_dir), 2)
-        elif "ingest" in args.scenario_list:  # do not write benchmark documents into a real index
+        elif {"ingest", "english"} & set(
+            args.scenario_list
+        ):  # do not write benchmark documents into a real index
             index_dir = tmp / "index"
             shutil.copytree(args.index_dir, index_dir)
         else:

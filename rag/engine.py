@@ -109,6 +109,11 @@ class Engine:
             self.store.close()
             raise
 
+    @property
+    def warming(self) -> bool:
+        """Whether the loaded index's search helpers are still being built in the background."""
+        return self.indexer.warming
+
     def warm_parser(self) -> None:
         """Start a parse worker in the background (it loads the parsers, ~2 s in its own
         process), so that the first upload does not wait for it; nothing without the sandbox."""

@@ -18,9 +18,10 @@ async def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
 async def readyz(request: Request) -> Health | JSONResponse:
-    """503 until the index is loaded, then its counts."""
+    """503 until the index is loaded and its search helpers are built (an English question
+    would wait for them), then its counts."""
     engine = getattr(request.app.state, "engine", None)
-    if engine is None:
+    if engine is None or engine.warming:
         return JSONResponse(Health(status="loading").model_dump(), status_code=503)
     snap = engine.snapshot
     return Health(status="ready", documents=len(snap.sources), chunks=len(snap))

@@ -20,7 +20,7 @@ import numpy as np
 
 from rag.index.segment import Segment
 from rag.index.segments import SegmentSet
-from rag.retrieve.crosslingual import PinyinIndex, dictionary_terms
+from rag.retrieve.crosslingual import PinyinIndex, dictionary_terms, glossary
 
 LATIN_SCRIPT_MIN = 0.2
 _LATIN_WORD = re.compile(r"[a-z]+")
@@ -78,6 +78,8 @@ def warm(segments: SegmentSet, only: Sequence[Segment] | None = None) -> None:
     right after a snapshot is swapped in."""
     lex = lexicon(segments)
     if lex.latin_share < LATIN_SCRIPT_MIN:
+        if only is None:  # the process's first load: the English→Chinese glossary too (~1.5 s)
+            glossary()
         for seg in only if only is not None else [e.segment for e in segments.entries]:
             _pinyin(seg)
 

@@ -139,9 +139,18 @@ class Indexer:
         with self.store.read_view() as view:
             snap = load_snapshot(self.store, view, self.index_dir, self.embedder.dim)
         # The romanised vocabulary for English questions is built now, once per segment and off
-        # the request path, not by the first English readers.
-        threading.Thread(target=warm, args=(snap.segments,), name="pinyin", daemon=True).start()
+        # the request path, not by the first English readers; readiness waits for it (`warming`).
+        self._warmer = threading.Thread(
+            target=warm, args=(snap.segments,), name="pinyin", daemon=True
+        )
+        self._warmer.start()
         return snap
+
+    @property
+    def warming(self) -> bool:
+        """Whether the search helpers of the loaded index are still being built (an English
+        question asked now would wait for them)."""
+        return self._warmer.is_alive()
 
     @property
     def snapshot(self) -> Snapshot:

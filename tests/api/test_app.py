@@ -5,15 +5,19 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from rag.config import Settings
+from rag.embed.base import Embedder
 from rag.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +48,36 @@ def test_readyz_is_503_before_the_index_loads(engine: Engine) -> None:
     assert raw.get("/readyz").status_code == 503
     r = raw.post("/v1/search", json={"query": "长三角"})
     assert r.status_code == 503 and r.json()["error"]["code"] == "not_ready"
+
+
+def test_readyz_waits_for_the_search_helpers(
+    tmp_path: Path, use_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An English question asked while the glossary and romanised vocabulary are being built
+    would wait seconds for them: until they are, the server is not ready."""
+    from rag.write import indexer
+
+    release = threading.Event()
+    real_warm = indexer.warm
+
+    def slow_warm(*args: Any, **kwargs: Any) -> None:
+        release.wait(30)
+        real_warm(*args, **kwargs)
+
+    monkeypatch.setattr(indexer, "warm", slow_warm)
+    engine = Engine(Settings(index_dir=tmp_path / "idx"), embedder=use_embedder)
+    try:
+        with TestClient(create_app(engine.settings, engine=engine)) as c:
+            r = c.get("/readyz")
+            assert r.status_code == 503 and r.json()["status"] == "loading"
+            release.set()
+            deadline = time.monotonic() + 30
+            while engine.warming and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert c.get("/readyz").status_code == 200
+    finally:
+        release.set()
+        engine.close()
 
 
 def test_search_returns_passages_from_the_right_document(client: TestClient) -> None:
