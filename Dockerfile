@@ -1,5 +1,5 @@
 # rag-zh: the HTTP service with the bundled corpus already indexed, so a new container answers
-# at once. See the README's "Docker" section for running it, mounting documents and an index
+# at once. See docs/docker.md for running it, mounting documents and an index
 # volume, and pointing it at an LLM.
 #
 # Build (any machine with network access to PyPI and download.pytorch.org):
@@ -102,7 +102,7 @@ RUN rag ingest /app/corpus --quiet \
 
 # Declared after the index is built (a build step's writes under a VOLUME are discarded).
 # A new named volume mounted here starts as a copy of the sample index. /data/docs is where to
-# mount a folder of documents (see README).
+# mount a folder of documents (see docs/docker.md).
 VOLUME ["/data/index"]
 EXPOSE 8000
 

@@ -7,7 +7,7 @@
 #      POST /v1/ask gets an answerable, cited answer whose quotes are exact slices of their
 #      passages, POST /v1/search ranks passages, the web page at / and the offline /docs assets
 #      are served from the installed package, the server does not run as root;
-#   3. a documents folder and a named index volume are mounted as the README says: `rag ingest
+#   3. a documents folder and a named index volume are mounted as docs/docker.md says: `rag ingest
 #      /data/docs` adds a file, and a server on that volume (RAG_PORT overridden) finds it.
 # Everything the run made is removed at the end: containers, volumes, the image, and the images
 # the build left behind (the build stage, ~1.7 GB, and intermediate layers; SMOKE_KEEP_CACHE=1
@@ -240,7 +240,7 @@ echo "web page and offline docs: ok"
 echo "non-root: uid $(podman exec "$CID" id -u)"
 podman rm -f -v -t 2 "$CID" >/dev/null 2>&1   # frees the host port
 
-# --- 3. a documents folder + a named index volume (README), a setting from the environment ----
+# --- 3. a documents folder + a named index volume (docs/docker.md), a setting from the environment ----
 mkdir -p "$WORK/docs"
 printf '# 青石湖数据中心\n\n青石湖数据中心于2025年3月投入运行，共有机柜4800个，由澄江数字科技公司运营。\n' \
   > "$WORK/docs/qingshihu.md"

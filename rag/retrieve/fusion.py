@@ -1,7 +1,7 @@
 """Rank fusion of dense and lexical candidate lists.
 
 A weighted sum of max-normalised scores. Equal-weight reciprocal-rank fusion was measured and
-dropped: on CMRC it ranks below BM25 alone (README, "Quality").
+dropped: on CMRC it ranks below BM25 alone (docs/quality.md).
 """
 
 from __future__ import annotations

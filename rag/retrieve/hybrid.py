@@ -91,7 +91,7 @@ def retrieve(
     segment's postings with collection-wide statistics); only they get the blended dense score
     (chunk cosine and best sentence cosine), so sentence vectors are read for the pool alone.
     They are ranked by a weighted sum of max-normalised dense and BM25 scores (measured better
-    than equal-weight RRF, which ranks below BM25 alone on CMRC: see README). The lexical weight
+    than equal-weight RRF, which ranks below BM25 alone on CMRC: see docs/quality.md). The lexical weight
     is scaled by the share of the question's IDF mass that can match the corpus at all: an
     English question over Chinese text matches only its numbers, which must not outvote the
     dense channel.
