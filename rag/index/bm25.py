@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import array
 import itertools
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import ClassVar
 
@@ -423,6 +423,30 @@ class CollectionStats:
                 if c:
                     table[t] = table.get(t, 0) + c
         return table
+
+
+@dataclass(frozen=True, eq=False)
+class LookupStats(CollectionStats):
+    """Collection statistics kept elsewhere — a database's tables, updated with every write:
+    `n_docs` and `total_len` given, document frequencies asked of `lookup` (terms → df of those
+    some row holds) once per term and remembered. IDF and scores are then computed by the same
+    code as over segments, so they are equal."""
+
+    lookup: Callable[[Sequence[str]], Mapping[str, int]] | None = None
+    memo: dict[str, int] = field(default_factory=dict)
+
+    def doc_freq(self, terms: Sequence[str]) -> np.ndarray:
+        """Live rows containing each of `terms` (int64), looked up once per term."""
+        missing = [t for t in dict.fromkeys(terms) if t not in self.memo]
+        if missing and self.lookup is not None:
+            found = self.lookup(missing)
+            self.memo.update({t: int(found.get(t, 0)) for t in missing})
+        return np.array([self.memo.get(t, 0) for t in terms], dtype=np.int64)
+
+    @property
+    def doc_freq_table(self) -> dict[str, int]:
+        """Not available: the vocabulary stays in the database (look terms up instead)."""
+        raise NotImplementedError("LookupStats looks terms up; it has no whole table")
 
 
 def merge_postings(parts: Sequence[tuple[Postings, np.ndarray]], n_rows: int) -> Postings:
