@@ -773,16 +773,16 @@ class PgStore:
         """Nothing to do: every chunk is stored with its tokens (`put_document` makes them)."""
 
     @_translated
-    def import_rows(
+    def import_documents(
         self,
         documents: Sequence[dict[str, Any]],
-        rows: StoredRows,
-        tokens: Sequence[Sequence[str]],
-        sent_spans: Sequence[Sequence[tuple[int, int]]],
+        batches: Iterable[tuple[StoredRows, Sequence[Sequence[str]]]],
     ) -> int:
-        """Copy documents and their chunks (as another store holds them: ids, vectors, tokens)
-        in one transaction and one generation (`rag migrate`); returns chunks written.
-        Documents already here under the same source are replaced."""
+        """Copy documents and their chunks as another store holds them (texts, spans, vectors,
+        tokens; nothing re-embedded or re-tokenised) in one transaction and one generation
+        (`rag migrate`); returns the chunks written. A document already stored under the same
+        source is replaced; chunks get new ids from this database's counter. `documents` are
+        dicts of the `rag_documents` columns; `batches` the chunks, with their tokens."""
         with self._tx() as conn:
             removed: list[int] = []
             for d in documents:
@@ -800,44 +800,55 @@ class PgStore:
                         for d in documents
                     ],
                 )
-            ids = rows.chunk_ids.tolist()
-            ptr = np.searchsorted(rows.sent_owner, np.arange(len(rows) + 1))
-            data = [
-                (
-                    ids[i],
-                    rows.doc_ids[i],
-                    int(rows.ords[i]),
-                    int(rows.starts[i]),
-                    int(rows.ends[i]),
-                    rows.texts[i],
-                    chunk_hash(rows.texts[i]),
-                    np.ascontiguousarray(rows.vectors[i], dtype=np.float32),
-                    [int(x) for span in sent_spans[i] for x in span],
-                    np.ascontiguousarray(
-                        rows.sent_vectors[ptr[i] : ptr[i + 1]], dtype=np.float32
-                    ).tobytes(),
-                    list(tokens[i]),
-                    tsvector_literal(tokens[i]),
-                    len(tokens[i]),
-                )
-                for i in range(len(rows))
-            ]
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO rag_chunks (id, doc_id, ord, start_off, end_off, text, hash, "
-                    "embedding, sent_spans, sent_vectors, tokens, tsv, n_tokens) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::tsvector, %s)",
-                    data,
-                )
-            if ids:  # later chunks are numbered after the imported ones
-                conn.execute(
-                    "SELECT setval('rag_chunk_ids', GREATEST(%s, "
-                    "(SELECT last_value FROM rag_chunk_ids)))",
-                    (max(ids),),
-                )
-            self._add_stats(conn, tokens, 1)
-            self._bump(conn, ids, removed, [d["doc_id"] for d in documents])
-        return len(ids)
+            added: list[int] = []
+            for rows, tokens in batches:
+                ids = [
+                    int(r[0])
+                    for r in conn.execute(
+                        "SELECT nextval('rag_chunk_ids') FROM generate_series(1, %s)", (len(rows),)
+                    ).fetchall()
+                ]
+                ptr = np.searchsorted(rows.sent_owner, np.arange(len(rows) + 1))
+                for doc_id in dict.fromkeys(rows.doc_ids):
+                    at = [i for i, d in enumerate(rows.doc_ids) if d == doc_id]
+                    self._insert_chunks(
+                        conn,
+                        doc_id,
+                        [ids[i] for i in at],
+                        [
+                            Chunk(
+                                doc_id,
+                                int(rows.ords[i]),
+                                rows.texts[i],
+                                int(rows.starts[i]),
+                                int(rows.ends[i]),
+                            )
+                            for i in at
+                        ],
+                        [
+                            ChunkVectors(
+                                rows.vectors[i],
+                                [
+                                    (int(a) - int(rows.starts[i]), int(b) - int(rows.starts[i]))
+                                    for a, b in zip(
+                                        rows.sent_starts[ptr[i] : ptr[i + 1]],
+                                        rows.sent_ends[ptr[i] : ptr[i + 1]],
+                                        strict=True,
+                                    )
+                                ],
+                                rows.sent_vectors[ptr[i] : ptr[i + 1]],
+                            )
+                            for i in at
+                        ],
+                        [tokens[i] for i in at],
+                    )
+                self._add_stats(conn, tokens, 1)
+                added += ids
+            from rag.index.tokenize import TOKENIZER_VERSION
+
+            self._set_meta(conn, "tokenizer_version", str(TOKENIZER_VERSION))
+            self._bump(conn, added, removed, [d["doc_id"] for d in documents])
+        return len(added)
 
 
 def _pairs(flat: Sequence[int]) -> list[tuple[int, int]]:
