@@ -24,6 +24,7 @@ from api.deps import NotReady
 from rag.errors import (
     Cancelled,
     ConfigError,
+    DatabaseUnavailable,
     DocumentError,
     DocumentTooComplex,
     DocumentTooLarge,
@@ -68,6 +69,7 @@ STATUS: list[tuple[type[RagError], int]] = [
     (EmbedderMismatch, 409),
     (StorageFull, 507),  # RFC 4918: the server cannot store what the request needs stored
     (ReadOnlyIndex, 503),  # writes are unavailable (read-only disk); reads are served
+    (DatabaseUnavailable, 503),  # RAG_STORE_URL's database is down or refusing: retry later
     # The client closed the connection before the upload was stored: nobody reads this answer;
     # 499 ("client closed request", nginx's) keeps it apart from failures in logs and metrics.
     (Cancelled, 499),

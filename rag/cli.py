@@ -1,4 +1,4 @@
-"""The `rag` command line: ingest, search, ask, info, eval, delete, serve.
+"""The `rag` command line: ingest, search, ask, info, eval, delete, serve, db, migrate.
 
 Settings come from flags, then `RAG_*` environment variables, then defaults. Data-producing
 commands take `--json`. Errors print one line on stderr (`error: …`) and exit non-zero:
@@ -29,7 +29,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     """The settings: `RAG_*` variables, then the flags given; `ConfigError` naming each invalid
     value (a flag such as `--port 0`, or a variable), never a validation traceback."""
     overrides: dict[str, Any] = {}
-    for name in ("index_dir", "embedder", "host", "port", "workers"):
+    for name in ("index_dir", "store_url", "embedder", "host", "port", "workers"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -321,12 +321,51 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    """`rag db upgrade`: create or upgrade the PostgreSQL schema of RAG_STORE_URL."""
+    from rag.store.postgres import is_postgres_url, redacted, upgrade
+
+    url = _settings(args).store_url
+    if not is_postgres_url(url):
+        raise ConfigError("rag db needs a postgresql:// URL: set RAG_STORE_URL or --store-url")
+    found, now = upgrade(url)
+    what = "already at" if found == now else f"upgraded from {found or 'nothing'} to"
+    print(f"{redacted(url)}: schema {what} version {now}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """`rag migrate --to URL`: copy the local index (RAG_INDEX_DIR) into PostgreSQL."""
+    from rag.store.migrate import migrate
+    from rag.store.postgres import is_postgres_url, redacted
+
+    if not is_postgres_url(args.to):
+        raise ConfigError(f"--to must be a postgresql:// URL, not '{args.to}'")
+    settings = _settings(args)
+    done = migrate(settings.db_path, args.to)
+    if args.json:
+        _print_json(
+            {"documents": done.documents, "chunks": done.chunks, "generation": done.generation}
+        )
+    else:
+        print(
+            f"copied {done.documents} documents ({done.chunks} chunks) from "
+            f"{settings.index_dir} to {redacted(args.to)} (generation {done.generation})"
+        )
+    return 0
+
+
 # --- parser ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (shared options on every subcommand)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--index-dir", type=Path, help="index directory (RAG_INDEX_DIR, default index/)"
+    )
+    common.add_argument(
+        "--store-url",
+        help="postgresql://… to use a PostgreSQL database instead of the index directory "
+        "(RAG_STORE_URL)",
     )
     common.add_argument(
         "--embedder", help="embedder name or sentence-transformers model (RAG_EMBEDDER)"
@@ -394,6 +433,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=None, help="server processes (RAG_WORKERS, default 1)"
     )
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("db", parents=[common], help="PostgreSQL schema (RAG_STORE_URL)")
+    p.add_argument("action", choices=["upgrade"], help="create or upgrade the schema")
+    p.set_defaults(func=cmd_db)
+    p = sub.add_parser(
+        "migrate", parents=[common], help="copy the local index into a PostgreSQL database"
+    )
+    p.add_argument("--to", required=True, metavar="URL", help="postgresql://user@host/db")
+    p.set_defaults(func=cmd_migrate)
     return parser
 
 

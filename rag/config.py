@@ -18,6 +18,12 @@ class Settings(BaseSettings):
     index_dir: Path = Field(
         Path("index"), description="Where the SQLite store and derived indexes live."
     )
+    store_url: str = Field(
+        "",
+        description="Empty: the embedded store (SQLite + segment files in index_dir). "
+        "postgresql://user:password@host:port/db: documents, vectors and BM25 statistics in "
+        "PostgreSQL with pgvector, searched there; any number of `rag serve` replicas may share it.",
+    )
     embedder: str = Field(
         "use-multilingual",
         description="Embedding backend name, or a sentence-transformers model id / local path.",

@@ -27,7 +27,7 @@ from rag.embed.base import Embedder
 from rag.embed.batcher import QueryBatcher
 from rag.embed.passages import vector_recipe
 from rag.embed.registry import embedder_name, get_embedder
-from rag.errors import EmbedderMismatch, IndexError_, InputError, RagError
+from rag.errors import ConfigError, EmbedderMismatch, IndexError_, InputError, RagError
 from rag.index.persist import sweep_temp_files
 from rag.index.snapshot import Snapshot
 from rag.index.tokenize import warm_up
@@ -37,10 +37,13 @@ from rag.llm.base import LLM
 from rag.llm.registry import get_llm
 from rag.retrieve.crosslingual import glossary
 from rag.retrieve.filter import MetadataFilter
+from rag.retrieve.pg import pg_search
+from rag.retrieve.pg import warm as pg_warm
 from rag.retrieve.search import SearchResult, check_query, search
+from rag.store.postgres import PgStore, is_postgres_url, redacted
 from rag.store.sqlite import Store
 from rag.types import Answer, DocumentInfo, IngestResult
-from rag.write.indexer import RECHECK_SECONDS, Indexer, Upload
+from rag.write.indexer import RECHECK_SECONDS, DatabaseIndexer, Indexer, Upload
 
 __all__ = ["RECHECK_SECONDS", "Engine", "SearchResult", "Upload", "open_engine"]
 
@@ -65,7 +68,15 @@ class Engine:
         that merges small segments; without it, `merge` runs them)."""
         check_format_dependencies()  # a missing parser package: a clear error now, not a 500 later
         self.settings = settings
-        sweep_temp_files(settings.index_dir)  # before anything needs room: leftovers can be large
+        # PostgreSQL (RAG_STORE_URL): documents, vectors and statistics in the database, searched
+        # there; this process keeps no index files (a stateless replica).
+        self.in_database = is_postgres_url(settings.store_url)
+        if settings.store_url and not self.in_database:
+            raise ConfigError(
+                f"RAG_STORE_URL must be a postgresql:// URL (or empty), not '{settings.store_url}'"
+            )
+        if not self.in_database:
+            sweep_temp_files(settings.index_dir)  # before anything needs room: can be large
         self._sandbox = (
             Sandbox(
                 SandboxLimits(
@@ -77,7 +88,9 @@ class Engine:
             if settings.parse_sandbox
             else None
         )
-        self.store = Store(settings.db_path)
+        self.store: Store | PgStore = (
+            PgStore(settings.store_url) if self.in_database else Store(settings.db_path)
+        )
         try:  # refuse a mismatched embedder before spending time loading it
             self.store.check_embedder(
                 embedder.name if embedder is not None else embedder_name(settings.embedder)
@@ -96,14 +109,24 @@ class Engine:
         self._queries = QueryBatcher(self.embedder)
         self.llm = llm if llm is not None else get_llm(settings)
         try:
-            self.indexer = Indexer(
-                settings,
-                self.store,
-                self.embedder,
-                self._sandbox,
-                recipe=self.recipe,
-                background_merge=background_merge,
-            )
+            if self.in_database:
+                assert isinstance(self.store, PgStore)
+                self.indexer: Indexer = DatabaseIndexer(
+                    settings, self.store, self.embedder, self._sandbox, recipe=self.recipe
+                )
+                # the vocabulary's pinyin for English questions, off the request path
+                threading.Thread(
+                    target=pg_warm, args=(self.store,), name="pinyin", daemon=True
+                ).start()
+            else:
+                self.indexer = Indexer(
+                    settings,
+                    self.store,
+                    self.embedder,
+                    self._sandbox,
+                    recipe=self.recipe,
+                    background_merge=background_merge,
+                )
         except BaseException:
             self._queries.close()
             self.store.close()
@@ -143,11 +166,21 @@ class Engine:
         """Run the segment merges the policy asks for now, synchronously; returns how many."""
         return self.indexer.merge_all()
 
+    def counts(self) -> tuple[int, int, int]:
+        """`(documents, chunks, generation)` searched now (readiness, metrics): the snapshot's,
+        or the database's."""
+        if self.in_database:
+            m = self.store.manifest()
+            return self.store.count_documents(), self.store.count_chunks(), m.generation
+        snap = self.indexer.snapshot
+        return len(snap.sources), len(snap), snap.generation
+
     def info(self) -> dict[str, Any]:
         """Counts, embedder and paths, for `rag info` and readiness checks."""
         m = self.store.manifest()
         snap = self.indexer.snapshot
         return {
+            "store": redacted(self.settings.store_url) if self.in_database else "local",
             "index_dir": str(self.settings.index_dir),
             "embedder": m.embedder,
             "dim": m.dim,
@@ -219,6 +252,19 @@ class Engine:
     ) -> SearchResult:
         """Hybrid search; `sources`/`doc_ids` restrict it to those documents, `where` to the
         documents whose metadata matches."""
+        if self.in_database:
+            assert isinstance(self.store, PgStore)
+            return pg_search(
+                self.settings,
+                self.store,
+                self._queries,
+                self.embedder.dim,
+                query,
+                top_k,
+                sources=sources,
+                doc_ids=doc_ids,
+                where=where,
+            )
         return search(
             self.settings,
             self.indexer.current(),

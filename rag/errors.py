@@ -98,6 +98,14 @@ class ReadOnlyIndex(RagError):
     code = "read_only_index"
 
 
+class DatabaseUnavailable(RagError):
+    """The PostgreSQL database (`RAG_STORE_URL`) cannot be reached or used: down, refusing
+    connections, or failing the statement. Nothing half-done is stored: every write is one
+    transaction."""
+
+    code = "database_unavailable"
+
+
 class ConfigError(RagError):
     """A setting names something that does not exist (unknown backend, bad path)."""
 

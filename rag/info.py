@@ -25,6 +25,8 @@ def describe(settings: Settings, *, documents: bool = False) -> dict[str, Any]:
     Refuses what opening an engine would refuse: a missing index (`NotFound`), a damaged
     database (`IndexError_`), another embedder than the configured one (`EmbedderMismatch`).
     """
+    if settings.store_url:
+        return _describe_database(settings, documents=documents)
     store = Store(settings.db_path, readonly=True)
     try:
         configured = embedder_name(settings.embedder)
@@ -41,6 +43,32 @@ def describe(settings: Settings, *, documents: bool = False) -> dict[str, Any]:
                 "documents": len(view.doc_sources()),
                 "chunks": chunks,
                 "derived_files": derived_status(settings.index_dir, view, manifest.dim),
+            }
+        if documents:
+            info["documents_list"] = [asdict(d) for d in store.documents()]
+        return info
+    finally:
+        store.close()
+
+
+def _describe_database(settings: Settings, *, documents: bool) -> dict[str, Any]:
+    """`describe` of a PostgreSQL store (RAG_STORE_URL): one read transaction, no derived files."""
+    from rag.store.postgres import PgStore, redacted
+
+    store = PgStore(settings.store_url, auto_upgrade=False)
+    try:
+        store.check_embedder(embedder_name(settings.embedder))
+        manifest = store.manifest()
+        with store.read_view() as view:
+            chunks, _ = view.counts()
+            info: dict[str, Any] = {
+                "store": redacted(settings.store_url),
+                "embedder": manifest.embedder,
+                "dim": manifest.dim,
+                "schema_version": manifest.schema_version,
+                "generation": view.generation,
+                "documents": len(view.doc_rows()),
+                "chunks": chunks,
             }
         if documents:
             info["documents_list"] = [asdict(d) for d in store.documents()]

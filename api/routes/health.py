@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.schemas import Health
@@ -23,5 +24,5 @@ async def readyz(request: Request) -> Health | JSONResponse:
     engine = getattr(request.app.state, "engine", None)
     if engine is None or engine.warming:
         return JSONResponse(Health(status="loading").model_dump(), status_code=503)
-    snap = engine.snapshot
-    return Health(status="ready", documents=len(snap.sources), chunks=len(snap))
+    documents, chunks, _ = await run_in_threadpool(engine.counts)  # may ask the database
+    return Health(status="ready", documents=documents, chunks=chunks)

@@ -15,10 +15,6 @@ router = APIRouter(tags=["health"], responses=error_responses(401))
 def metrics(request: Request, m: MetricsDep) -> Response:
     """Requests and latency by route and status, documents and chunks indexed, ingest counts."""
     engine = getattr(request.app.state, "engine", None)
-    snap = engine.snapshot if engine is not None else None
-    body = m.render(
-        documents=len(snap.sources) if snap else 0,
-        chunks=len(snap) if snap else 0,
-        generation=snap.generation if snap else 0,
-    )
+    documents, chunks, generation = engine.counts() if engine is not None else (0, 0, 0)
+    body = m.render(documents=documents, chunks=chunks, generation=generation)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import array
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -416,6 +416,44 @@ class CollectionStats:
                 if c:
                     table[t] = table.get(t, 0) + c
         return table
+
+
+class TermLookup:
+    """Document frequencies asked of a function (terms → df of those some row holds) once per
+    term and remembered: what one search reads of statistics kept elsewhere. Mutable on purpose
+    and short-lived — one per search, over one consistent state of the database."""
+
+    def __init__(self, lookup: Callable[[Sequence[str]], Mapping[str, int]]) -> None:
+        """`lookup` is asked only for terms not asked before."""
+        self._lookup = lookup
+        self._memo: dict[str, int] = {}
+
+    def __call__(self, terms: Sequence[str]) -> np.ndarray:
+        """Live rows containing each of `terms` (int64)."""
+        missing = [t for t in dict.fromkeys(terms) if t not in self._memo]
+        if missing:
+            found = self._lookup(missing)
+            self._memo.update({t: int(found.get(t, 0)) for t in missing})
+        return np.array([self._memo.get(t, 0) for t in terms], dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class LookupStats(CollectionStats):
+    """Collection statistics kept elsewhere — a database's tables, updated with every write:
+    `n_docs` and `total_len` given, document frequencies asked of `lookup`. IDF and scores are
+    then computed by the same code as over segments, so they are equal."""
+
+    lookup: TermLookup | None = None
+
+    def doc_freq(self, terms: Sequence[str]) -> np.ndarray:
+        """Live rows containing each of `terms` (int64)."""
+        if self.lookup is None:
+            return np.zeros(len(terms), dtype=np.int64)
+        return self.lookup(terms)
+
+    def doc_freq_table(self) -> dict[str, int]:
+        """Not available: the vocabulary stays in the database (look terms up instead)."""
+        raise NotImplementedError("LookupStats looks terms up; it has no whole table")
 
 
 def merge_postings(parts: Sequence[tuple[Postings, np.ndarray]], n_rows: int) -> Postings:

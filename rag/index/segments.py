@@ -135,6 +135,15 @@ class SegmentSet:
             ),
         )
 
+    @classmethod
+    def pooled(cls, segment: Segment, stats: CollectionStats) -> SegmentSet:
+        """A set of one segment searched with `stats` instead of its own: the candidate pool of
+        a search run in a database (`rag.retrieve.pg`), its rows scored with the whole
+        collection's statistics, so that they score exactly as in a set holding every row."""
+        out = cls((SegmentEntry(new_segment_id(), segment),))
+        object.__setattr__(out, "stats", stats)
+        return out
+
     def __len__(self) -> int:
         """Number of live rows."""
         return sum(e.n_live for e in self.entries)

@@ -82,6 +82,7 @@ def retrieve(
     lexical_weight: float = 0.5,
     reranker: Reranker | None = None,
     rerank_depth: int = 20,
+    lex: Lexicon | None = None,
 ) -> list[Hit]:
     """Top-`k` hits for `query`, optionally only among the rows `masks` allow (one boolean mask
     per segment entry).
@@ -94,12 +95,13 @@ def retrieve(
     than equal-weight RRF, which ranks below BM25 alone on CMRC: see docs/quality.md). The lexical weight
     is scaled by the share of the question's IDF mass that can match the corpus at all: an
     English question over Chinese text matches only its numbers, which must not outvote the
-    dense channel.
+    dense channel. `lex` gives the vocabulary's statistics (default: the snapshot's own; the
+    PostgreSQL search passes the database's, its snapshot holding only the candidate pool).
     """
     segs = snap.segments
     if len(snap) == 0 or (masks is not None and not any(m.any() for m in masks)):
         return []
-    lex = lexicon(segs)
+    lex = lex if lex is not None else lexicon(segs)
     dense_hits = segs.search_dense(query.vector, candidates, masks)
     lex_hits = segs.search_lexical(query.terms, candidates, masks)
     pool_seg = np.concatenate([dense_hits.segments, lex_hits.segments])

@@ -144,14 +144,19 @@ class Lexicon:
         uniq = list(dict.fromkeys(tokens))
         return dict(zip(uniq, self.segments.stats.idf(uniq).tolist(), strict=True))
 
+    def pinyin_terms(self, question: str) -> list[str]:
+        """The vocabulary's Chinese words that the question's romanised words read as."""
+        found: list[str] = []
+        for e in self.segments.entries:
+            found += _pinyin(e.segment).terms(question)
+        return found
+
     def cross_lingual_terms(self, question: str) -> list[str]:
         """The collection's Chinese words an English question names (dictionary and pinyin),
         when the collection is mostly Chinese and the question has English words; else none."""
         if self.latin_share >= LATIN_SCRIPT_MIN or len(_ENGLISH_WORD.findall(question)) < 3:
             return []
-        found = dictionary_terms(question, self.doc_freq)
-        for e in self.segments.entries:
-            found += _pinyin(e.segment).terms(question)
+        found = dictionary_terms(question, self.doc_freq) + self.pinyin_terms(question)
         found = list(dict.fromkeys(found))
         live = self.segments.stats.doc_freq(found) if found else np.zeros(0)
         # sorted: the same terms in the same order whatever segments hold them

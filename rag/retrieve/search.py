@@ -16,7 +16,7 @@ from rag.ingest.pages import page_at, pages_within
 from rag.retrieve.collapse import Group, collapse
 from rag.retrieve.filter import MetadataFilter
 from rag.retrieve.hybrid import Hit, Masks, Query, QueryEncoder, analyse, retrieve
-from rag.retrieve.lexicon import lexicon
+from rag.retrieve.lexicon import Lexicon, lexicon
 from rag.retrieve.merge import Merged, merge_hits
 from rag.retrieve.rerank import load_reranker
 from rag.types import Passage
@@ -97,6 +97,21 @@ def search(
     lex = lexicon(snap.segments)
     analysed = analyse(query.strip(), encoder, lex)
     masks = filter_masks(snap, sources, doc_ids, where)
+    return ranked(settings, snap, query, analysed, k, masks, lex)
+
+
+def ranked(
+    settings: Settings,
+    snap: Snapshot,
+    query: str,
+    analysed: Query,
+    k: int,
+    masks: Masks | None,
+    lex: Lexicon,
+) -> SearchResult:
+    """The passages of an analysed query over `snap` (its rows allowed by `masks`), ranked with
+    `lex`'s statistics: what `search` does once the query is checked and analysed (and what the
+    PostgreSQL search does over the snapshot of its candidate pool, `rag.retrieve.pg`)."""
     reranker = load_reranker() if settings.rerank else None
     depth = 2 * k  # touching chunks merge into one passage: rank enough to still fill k
     while True:
@@ -107,6 +122,7 @@ def search(
             candidates=settings.candidates,
             masks=masks,
             reranker=reranker,
+            lex=lex,
         )
         merged, groups = distinct(snap, hits, k)
         if len(groups) >= k or len(hits) < depth:

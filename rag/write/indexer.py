@@ -643,3 +643,35 @@ def _unchanged(source: str, chunks: int) -> IngestResult:
 
 def _failed(source: str, reason: str) -> IngestResult:
     return IngestResult(source=source, status="failed", reason=reason)
+
+
+class DatabaseIndexer(Indexer):
+    """The write path over a store that searches itself (PostgreSQL, `rag.retrieve.pg`): the
+    same planning, embedding, tokenising and committing, but no segments — nothing to build,
+    save, refresh or merge. Its snapshot is an empty placeholder; searches read the database."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: StoreLike,
+        embedder: Embedder,
+        sandbox: Sandbox | None,
+        *,
+        recipe: str | None = None,
+    ) -> None:
+        """As `Indexer`, without the merge thread."""
+        super().__init__(settings, store, embedder, sandbox, recipe=recipe, background_merge=False)
+
+    def _open(self) -> Snapshot:
+        return Snapshot.of(0, SegmentSet(), {})
+
+    def refresh(self) -> None:
+        """Nothing to bring up to date: every search reads the database's current state."""
+
+    def current(self) -> Snapshot:
+        """The (empty) placeholder snapshot."""
+        return self._snapshot
+
+    def merge_once(self) -> bool:
+        """No segments, no merges."""
+        return False
