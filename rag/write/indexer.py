@@ -105,6 +105,7 @@ class Indexer:
         self._write_lock = threading.Lock()
         self._fingerprint_index: Fingerprints | None = None  # loaded on the first write
         self._fingerprints_generation = -1
+        self._warmer: threading.Thread | None = None  # started by `_open` when it has helpers
         self._snapshot = self._open()
         self._manifest_seen = self._manifest_stamp()
         # One of several server workers: a client's next request may reach another worker, so
@@ -150,7 +151,7 @@ class Indexer:
     def warming(self) -> bool:
         """Whether the search helpers of the loaded index are still being built (an English
         question asked now would wait for them)."""
-        return self._warmer.is_alive()
+        return self._warmer is not None and self._warmer.is_alive()
 
     @property
     def snapshot(self) -> Snapshot:
