@@ -104,8 +104,8 @@ class Settings(BaseSettings):
         True, description="Rerank the fused top 20 with the fitted feature reranker."
     )
     # Floor on the answerability probability (0..1) below which the answer is "not found".
-    # The model behind it is fitted by `python benchmarks/calibrate_floor.py`; 0.5 is its
-    # class-balanced decision boundary.
+    # The model behind it is fitted by `python benchmarks/fit_answerability.py`, its bias set so
+    # that 0.5 refuses at most 5% of the answerable held-out (check) fitting questions.
     relevance_floor: float = Field(0.5, ge=0.0, le=1.0)
 
     # LLM (optional; retrieval-only and extractive answers work without it)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rag.answer.abstain import load_model
 from rag.answer.constraints import check_answer
 from rag.answer.extractive import compose_answer
 from rag.answer.generate import generate
@@ -288,8 +289,10 @@ class Engine:
     ) -> Answer:
         """A cited answer: extractive, or from the LLM (`mode` auto/llm) with checked citations.
 
-        Below the relevance floor the answer is "not found" and the LLM is not called; if the LLM
-        fails in any way the answer is extractive, with a warning saying why.
+        Below the relevance floor the extractive answer is "not found"; the LLM is then called
+        only when the confidence lies in the uncertain band (at or above the answerability
+        model's `llm_floor`), where the prompt's not-found rule lets it refuse. If the LLM fails
+        in any way the answer is extractive, with a warning saying why.
         """
         events = list(
             self.ask_stream(
@@ -339,7 +342,7 @@ class Engine:
         extractive = self._compose(result)
         if (
             mode == "extractive"
-            or not extractive.answerable
+            or not (extractive.answerable or self._uncertain(extractive))
             or (self.llm is None and mode == "auto")
         ):
             yield from replay(extractive)
@@ -355,6 +358,16 @@ class Engine:
             return
         yield from generate(
             self.llm, extractive, self.embedder, drop_unsupported=self.settings.drop_unsupported
+        )
+
+    def _uncertain(self, extractive: Answer) -> bool:
+        """A refusal whose confidence lies in the uncertain band (at or above the fitted
+        `llm_floor`): with an LLM configured, it decides, with the prompt's not-found rule,
+        instead of being refused before it (a false refusal must not block the LLM)."""
+        return (
+            self.llm is not None
+            and bool(extractive.passages)
+            and extractive.confidence >= load_model().llm_floor
         )
 
     def _compose(self, result: SearchResult) -> Answer:

@@ -1,14 +1,40 @@
 """Answerability: how likely it is that the retrieved passages answer the question (0..1).
 
-A logistic model over retrieval signals of the best hits: the top cosine, how far it stands
-above the query's median cosine to the collection (`gap`), and the share of the question's
-IDF-weighted evidence terms the best chunk contains (`coverage`). When less than half of the
-question can match the corpus lexically (an English question over Chinese text matches only its
-numbers), a dense-only model decides.
+One logistic model over signals of the first passages the answer reads (`PASSAGES_READ`) and of
+the sentence the selector picks, so that a question whose meaning matches a sentence is answered
+even when its words do not (a paraphrase, an English question over Chinese text):
 
-The coefficients are fitted, not chosen: `python benchmarks/calibrate_floor.py` fits them on
-CMRC 2018 questions asked of their own contexts (answerable) and of the bundled corpus
-(off-topic), and writes `calibration.json` beside this file. The dev set is not used.
+- `dense`: the best blended (chunk and best sentence) cosine to the question;
+- `sentence`: the best single sentence's cosine to the question (sentences embedded at ingest);
+- `selected`: the selector's probability for the sentence it picks (how clearly one sentence
+  answers, against its neighbours);
+- `selected_cosine`: that sentence's cosine to the question;
+- `type_missing`: 1 when the question asks for a number or a time and the picked sentence holds
+  none;
+- `coverage`: the largest share of the question's IDF-weighted evidence terms (its own matchable
+  words and their translations) one passage holds;
+- `evidence`: the share of the question's own IDF mass that can match the collection at all (an
+  English question over Chinese text matches little more than its numbers, so its low coverage
+  says less).
+
+The two signals left out were tried: the reranker's score of the top passage (the reranker is
+fitted on these same CMRC questions, so on them it is optimistically sure) and `gap`, the dense
+score above the collection's median (in a collection on one topic every question's gap is
+small; without it the model did as well on the held-out `check` split).
+
+The coefficients are fitted, not chosen: `python benchmarks/fit_answerability.py --write` runs the
+engine over an index of the CMRC 2018 trial contexts for every question of
+`benchmarks/data/answer_fit.jsonl` (answerable: questions asked of their own paragraph, English
+versions of them, and synonym-swapped paraphrases; unanswerable: the same three with their
+paragraph left out, and questions whose year/number/place was changed), fits an L2-regularised
+logistic regression on the `fit` split (each class half the weight, each kind an equal share of
+its class), moves its bias so that the refusal boundary (probability 0.5, `RAG_RELEVANCE_FLOOR`)
+refuses at most 5% of each clean answerable kind of `check` questions, and writes
+`calibration.json` beside this file. `llm_floor` (also chosen on `check`: it keeps 99% of those
+answerable questions) is the lower edge of the uncertain band: with an LLM configured, a question
+whose confidence lies between it and the refusal floor goes to the LLM, whose prompt tells it to
+say when the passages do not hold the answer, instead of being refused before it. No measured dev
+set is used.
 """
 
 from __future__ import annotations
@@ -20,10 +46,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from rag.answer.qtype import answer_type, type_match
+from rag.answer.select import PASSAGES_READ, Scored
 from rag.retrieve.hybrid import Hit
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
-MIN_EVIDENCE = 0.5  # below this share of lexically matchable question, coverage is not evidence
+TYPED = ("number", "time")  # answer types `type_match` can check
 
 
 @dataclass(frozen=True)
@@ -41,25 +69,38 @@ class Logistic:
 
 @dataclass(frozen=True)
 class AbstainModel:
-    """One model for questions with lexical evidence, one for those without."""
+    """The fitted model and the lower edge of the band of uncertain confidences that an LLM may
+    still answer."""
 
-    lexical: Logistic
-    dense_only: Logistic
+    model: Logistic
+    llm_floor: float = 0.0
 
-    def confidence(self, hits: Sequence[Hit]) -> float:
-        """Probability that the hits answer the question; 0 without hits."""
+    def confidence(self, question: str, hits: Sequence[Hit], scored: Sequence[Scored]) -> float:
+        """Probability that the hits answer the question; 0 without hits. `scored` is the
+        selector's output for these hits (best first)."""
         if not hits:
             return 0.0
-        f = features(hits)
-        return self.lexical(f) if "coverage" in f else self.dense_only(f)
+        return self.model(features(question, hits, scored))
 
 
-def features(hits: Sequence[Hit]) -> dict[str, float]:
-    """The signals the models read, from the best values among `hits`."""
-    f = {"dense": max(h.dense for h in hits), "gap": max(h.gap for h in hits)}
-    covs = [h.coverage for h in hits if h.coverage is not None]
-    if covs and hits[0].evidence >= MIN_EVIDENCE:
-        f["coverage"] = max(covs)
+def features(question: str, hits: Sequence[Hit], scored: Sequence[Scored]) -> dict[str, float]:
+    """The signals the models read (see the module docstring), from the first passages."""
+    head = hits[:PASSAGES_READ]
+    cosines = [cos for h in head for _, _, cos in h.sentences]
+    best = scored[0] if scored else None
+    f = {
+        "dense": max(h.dense for h in head),
+        "sentence": max(cosines, default=max(h.dense for h in head)),
+        "selected": best.score if best else 0.0,
+        "selected_cosine": best.sentence.cosine if best else 0.0,
+        "type_missing": 0.0,
+    }
+    kind = answer_type(question)
+    if kind in TYPED and best is not None:
+        f["type_missing"] = 1.0 - type_match(kind, best.sentence.text)
+    covs = [h.coverage for h in head if h.coverage is not None]
+    f["coverage"] = max(covs, default=0.0)
+    f["evidence"] = head[0].evidence
     return f
 
 
@@ -68,6 +109,6 @@ def load_model(path: Path = CALIBRATION_FILE) -> AbstainModel:
     """The fitted model shipped with the package."""
     data = json.loads(path.read_text(encoding="utf-8"))
     return AbstainModel(
-        lexical=Logistic(data["lexical"]["bias"], data["lexical"]["weights"]),
-        dense_only=Logistic(data["dense_only"]["bias"], data["dense_only"]["weights"]),
+        Logistic(data["model"]["bias"], data["model"]["weights"]),
+        llm_floor=float(data["llm_floor"]),
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from rag.answer.abstain import load_model
 from rag.answer.qtype import is_chinese
-from rag.answer.select import load_selector
+from rag.answer.select import Scored, load_selector
 from rag.ingest.dedup import fold_text
 from rag.ingest.pages import page_at
 from rag.retrieve.hybrid import Hit, Query
@@ -49,7 +49,8 @@ def compose_answer(
     floor: float,
 ) -> Answer:
     """Compose the cited extractive answer, or a 'not found' answer below the relevance `floor`."""
-    conf = load_model().confidence(hits)
+    scored = load_selector().score(query, passages, hits, idf)
+    conf = load_model().confidence(query.text, hits, scored)
     if not passages or conf < floor:
         return Answer(
             question=query.text,
@@ -60,7 +61,7 @@ def compose_answer(
             passages=tuple(passages),
             confidence=conf,
         )
-    chosen = select_sentences(query, passages, hits, idf)
+    chosen = select_sentences(query, passages, hits, idf, scored=scored)
     parts, citations = [], []
     for c in chosen:
         marker = c.passage + 1
@@ -90,13 +91,20 @@ def compose_answer(
 
 
 def select_sentences(
-    query: Query, passages: Sequence[Passage], hits: Sequence[Hit], idf: dict[str, float]
+    query: Query,
+    passages: Sequence[Passage],
+    hits: Sequence[Hit],
+    idf: dict[str, float],
+    *,
+    scored: Sequence[Scored] | None = None,
 ) -> list[Candidate]:
     """The answering sentences, in passage/document order, touching ones merged into one quote.
 
-    Sentence cosines come with the hits (embedded at ingest), so answering embeds nothing.
+    Sentence cosines come with the hits (embedded at ingest), so answering embeds nothing;
+    `scored` is the selector's output when the caller already has it.
     """
-    scored = load_selector().score(query, passages, hits, idf)
+    if scored is None:
+        scored = load_selector().score(query, passages, hits, idf)
     chosen: list[Candidate] = []
     seen: set[str] = set()  # folded texts chosen: a sentence two copies share is quoted once
     mass, length = 0.0, 0

@@ -12,6 +12,8 @@ from fastapi.testclient import TestClient
 from llm.peer import Peer, Reply
 
 from api.app import create_app
+from rag.answer.abstain import load_model
+from rag.answer.prompt import NOT_FOUND_ZH
 from rag.answer.stream import DeltaEvent, FinalEvent, PassagesEvent
 from rag.config import Settings
 from rag.embed.base import Embedder
@@ -196,6 +198,39 @@ def test_no_relevant_passages_means_no_llm_call(
 ) -> None:
     a = make_engine(index_dir, use_embedder, llm_peer).ask("2024年诺贝尔物理学奖授予了谁？")
     assert not a.answerable and a.citations == () and llm_peer.chat_requests == []
+
+
+def test_an_uncertain_refusal_goes_to_the_llm(
+    index_dir: Path, use_embedder: Embedder, llm_peer: Peer
+) -> None:
+    # A refusal floor above Q's confidence makes Q "uncertain": refused extractively, yet above
+    # the fitted llm_floor, so the LLM decides (issue 13: a false refusal must not block it).
+    engine = make_engine(index_dir, use_embedder, llm_peer, relevance_floor=0.999)
+    refused = engine.ask(Q, mode="extractive")
+    assert not refused.answerable and refused.passages
+    assert load_model().llm_floor <= refused.confidence < 0.999
+    llm_peer.script(Reply(GOOD))
+    a = engine.ask(Q)
+    assert a.mode == "llm" and a.answerable and "43.58" in a.citations[0].quote
+    assert NOT_FOUND_ZH in llm_peer.last.system  # the prompt's not-found rule came with it
+
+
+def test_an_uncertain_question_the_llm_cannot_answer_is_refused(
+    index_dir: Path, use_embedder: Embedder, llm_peer: Peer
+) -> None:
+    llm_peer.script(Reply(NOT_FOUND_ZH))
+    a = make_engine(index_dir, use_embedder, llm_peer, relevance_floor=0.999).ask(Q)
+    assert a.mode == "llm" and not a.answerable and a.citations == ()
+    assert len(llm_peer.chat_requests) == 1
+
+
+def test_an_uncertain_refusal_stays_refused_when_the_llm_fails(
+    index_dir: Path, use_embedder: Embedder, llm_peer: Peer
+) -> None:
+    llm_peer.script(Reply.error(500))
+    a = make_engine(index_dir, use_embedder, llm_peer, relevance_floor=0.999, llm_retries=0).ask(Q)
+    assert a.mode == "extractive" and not a.answerable and a.answer == NOT_FOUND_ZH
+    assert [w.code for w in a.warnings] == ["llm_error"]
 
 
 def test_llm_not_found_reply(index_dir: Path, use_embedder: Embedder, llm_peer: Peer) -> None:
