@@ -29,7 +29,7 @@ from rag.index.arrays import top_n
 from rag.index.bm25 import CollectionStats
 from rag.index.container import read_container, read_header, write_container
 from rag.index.persist import StaleOrCorrupt
-from rag.index.segment import HNSW_MIN_ROWS, Segment, merge, segment_path
+from rag.index.segment import HNSW_MIN_ROWS, Segment, ef_for, merge, segment_path
 
 MANIFEST_FILE = "segments.manifest"
 MANIFEST_KIND = "segment-manifest"
@@ -286,8 +286,14 @@ class SegmentSet:
     ) -> Hits:
         """The `n` live rows with the highest chunk cosine over all segments, best first, ties by
         chunk id (HNSW segments are approximate unless `exact`)."""
+        ef = ef_for(sum(e.segment.is_hnsw for e in self.entries))
         parts = [
-            (i, *e.segment.dense_top(query, n, self.allowed(i, _mask(masks, i)), exact=exact))
+            (
+                i,
+                *e.segment.dense_top(
+                    query, n, self.allowed(i, _mask(masks, i)), exact=exact, ef_search=ef
+                ),
+            )
             for i, e in enumerate(self.entries)
         ]
         return self._merge_hits(parts, n)

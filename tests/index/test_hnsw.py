@@ -104,3 +104,43 @@ def test_hnsw_round_trip_is_mapped(data: tuple[Segment, np.ndarray], tmp_path: P
     for q in queries[:20]:
         for a, b in zip(back.dense_top(q, 10), seg.dense_top(q, 10), strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_recall_over_several_hnsw_segments(data: tuple[Segment, np.ndarray]) -> None:
+    """Searched as a set, each HNSW segment walks a narrower beam (`ef_for`): the merged top 10
+    must still hold ≥ 0.98 of the exact top 10."""
+    from rag.index.segment import ef_for
+    from rag.index.segments import SegmentSet
+
+    seg, queries = data
+    vectors = np.asarray(seg.vectors, dtype=np.float32)
+    parts = 4
+    step = N // parts
+    segs = SegmentSet()
+    for lo in range(0, N, step):
+        n = min(step, N - lo)
+        rows = SegmentRows(
+            chunk_ids=np.arange(lo + 1, lo + n + 1, dtype=np.int64),
+            doc_ids=[f"d{i // 10}" for i in range(lo, lo + n)],
+            ords=np.zeros(n, np.int64),
+            starts=np.zeros(n, np.int64),
+            ends=np.zeros(n, np.int64),
+            texts=[""] * n,
+            tokens=[[]] * n,
+            vectors=vectors[lo : lo + n],
+            sent_vectors=np.zeros((0, DIM), np.float32),
+            sent_owner=np.zeros(0, np.int64),
+            sent_starts=np.zeros(0, np.int64),
+            sent_ends=np.zeros(0, np.int64),
+        )
+        segs = segs.with_added(Segment.build(rows, DIM, hnsw_min_rows=1_000))
+    assert all(e.segment.is_hnsw for e in segs.entries)
+    assert ef_for(parts) < segment_module.HNSW_EF_SEARCH
+    found = 0
+    for q in queries:
+        got = segs.search_dense(q, 10).chunk_ids
+        want = segs.search_dense(q, 10, exact=True).chunk_ids
+        found += len(set(got.tolist()) & set(want.tolist()))
+    r = found / (10 * len(queries))
+    print(f"recall@10 over {parts} HNSW segments = {r:.4f} (efSearch {ef_for(parts)} each)")
+    assert r >= 0.98
