@@ -62,21 +62,26 @@ def features(cands: Sequence[Candidate], idf: dict[str, float], question: str) -
         focus_total = sum(focus)
         if focus_total == 0:
             focus, focus_total = weights, total
-        best_cov = best_focus = best_bigrams = 0.0
+        termed = list(zip(terms, weights, focus, strict=True))
+        best_cov = best_focus = 0.0
+        best_hits = 0
         for folded, _ in c.sentences:
-            # One pass over the terms per sentence: this loop is most of the reranker's time.
-            present = [t in folded for t in terms]
-            if total > 0:
-                best_cov = max(
-                    best_cov, sum(w for w, p in zip(weights, present, strict=True) if p) / total
-                )
-                best_focus = max(
-                    best_focus,
-                    sum(w for w, p in zip(focus, present, strict=True) if p) / focus_total,
-                )
+            # One pass over the terms per sentence, both sums at once: this loop is most of the
+            # reranker's time. Sums accumulate in term order, as `sum` over them would.
+            cov = foc = 0.0
+            for t, w, f in termed:
+                if t in folded:
+                    cov += w
+                    foc += f
+            best_cov = max(best_cov, cov)
+            best_focus = max(best_focus, foc)
             if q_bigrams:
-                hit = len([b for b in q_bigrams if b in folded])
-                best_bigrams = max(best_bigrams, hit / len(q_bigrams))
+                best_hits = max(best_hits, len([b for b in q_bigrams if b in folded]))
+        if total <= 0:
+            best_cov = best_focus = 0.0
+        else:
+            best_cov, best_focus = best_cov / total, best_focus / focus_total
+        best_bigrams = best_hits / len(q_bigrams) if q_bigrams else 0.0
         best_cos = max((cos for _, cos in c.sentences), default=c.dense)
         rows.append(
             [
