@@ -50,12 +50,14 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import answer_kinds
 from cmrc import DEFAULT_CMRC, export_cmrc
 
 from rag.answer.abstain import CALIBRATION_FILE, features
-from rag.answer.select import load_selector
+from rag.answer.select import PASSAGES_READ, load_selector
 from rag.config import Settings
 from rag.engine import Engine
+from rag.eval import squash
 from rag.retrieve.crosslingual import glossary
 
 DATA = Path(__file__).resolve().parent / "data" / "answer_fit.jsonl"
@@ -68,8 +70,14 @@ FEATURES = [
     "type_missing",
     "coverage",
     "evidence",
+    "picked_coverage",
+    "year_unstated",
+    "name_unstated",
+    "quantity_unstated",
+    "unit_unmatched",
 ]
-ANSWERABLE = ("own_context", "english")  # the clean answerable kinds the operating point keeps
+ANSWERABLE = ("own_context", "english", "described")  # kinds the refusal boundary keeps
+CLEAN = ("own_context", "english")  # kinds the confident floor keeps (the caveat share)
 SEED = 13
 
 
@@ -111,8 +119,9 @@ def paraphrase(
 
 
 def load_items(path: Path, cmrc: Path) -> list[dict[str, Any]]:
-    """The fitting questions, an `english_no_context` negative for every English one, and the
-    `paraphrase` pairs (see the module docstring)."""
+    """The fitting questions, an `english_no_context` negative for every English one, the
+    `paraphrase` pairs, and the `described` pairs, `attribute_swap` and `added_year` questions of
+    `answer_kinds` (see the module docstring)."""
     items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     derived = [
         {**q, "id": q["id"] + "#no_context", "kind": "english_no_context", "answerable": False}
@@ -120,22 +129,55 @@ def load_items(path: Path, cmrc: Path) -> list[dict[str, Any]]:
         for q in items
         if q["kind"] == "english"
     ]
-    articles = {a["id"]: a for a in json.loads(cmrc.read_text(encoding="utf-8"))["data"]}
+    paragraphs: dict[str, tuple[str, str]] = {}  # doc → (context, article title)
+    for a in json.loads(cmrc.read_text(encoding="utf-8"))["data"]:
+        for para in a["paragraphs"]:
+            paragraphs[f"{para['id']}.txt"] = (para["context"], a.get("title", ""))
     table, rng = synonyms(), random.Random(SEED)
-    for q in items:
-        if q["kind"] != "own_context":
-            continue
-        a = articles[q["article"]]
-        text = paraphrase(q["question"], a["paragraphs"][0]["context"], a["title"], table, rng)
+    own = [q for q in items if q["kind"] == "own_context"]
+    for q in own:
+        context, title = paragraphs[q["doc"]]
+        text = paraphrase(q["question"], context, title, table, rng)
         if text is None:
             continue
-        p = {**q, "id": q["id"] + "#paraphrase", "kind": "paraphrase", "question": text}
-        derived.append(p)
-        derived.append(
-            {**p, "id": p["id"] + "#no_context", "kind": "paraphrase_no_context"}
-            | {"answerable": False, "exclude_doc": q["doc"], "answers": []}
-        )
+        derived += _pair(q, "paraphrase", text)
+    rng = random.Random(SEED)  # each generator its own stream: adding one changes no other
+    for q in own:
+        context, title = paragraphs[q["doc"]]
+        text = answer_kinds.describe(q["question"], context, title, q["answers"], table, rng)
+        if text is not None:
+            derived += _pair(q, "described", text)
+    pool = answer_kinds.attribute_pool([(q["question"], *paragraphs[q["doc"]]) for q in own])
+    rng = random.Random(SEED)
+    for q in own:
+        context, title = paragraphs[q["doc"]]
+        swapped = answer_kinds.swap_attribute(q["question"], context, title, pool, rng)
+        if swapped is not None:
+            derived.append(_negative(q, "attribute_swap", swapped[0]))
+    rng = random.Random(SEED)
+    for q in own:
+        added = answer_kinds.add_year(q["question"], paragraphs[q["doc"]][0], rng)
+        if added is not None:
+            derived.append(_negative(q, "added_year", added[0]))
     return items + derived
+
+
+def _pair(q: dict[str, Any], kind: str, text: str) -> list[dict[str, Any]]:
+    """A rewritten question asked with its paragraph (answerable) and without it."""
+    p = {**q, "id": f"{q['id']}#{kind}", "kind": kind, "question": text}
+    return [
+        p,
+        {**p, "id": p["id"] + "#no_context", "kind": f"{kind}_no_context"}
+        | {"answerable": False, "exclude_doc": q["doc"], "answers": []},
+    ]
+
+
+def _negative(q: dict[str, Any], kind: str, text: str) -> dict[str, Any]:
+    """A near-topic question asked over the full index (its paragraph does not answer it)."""
+    return {**q, "id": f"{q['id']}#{kind}", "kind": kind, "question": text} | {
+        "answerable": False,
+        "answers": [],
+    }
 
 
 def collect(engine: Engine, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -149,13 +191,16 @@ def collect(engine: Engine, items: list[dict[str, Any]]) -> list[dict[str, Any]]
             allowed = [s for s in sources if s != q["exclude_doc"]]
         r = engine.search(q["question"], TOP_K, sources=allowed)
         scored = selector.score(r.analysed, r.passages, r.hits, r.idf)
-        f = features(q["question"], r.hits, scored) if r.hits else {}
+        f = features(q["question"], r.hits, scored, r.passages) if r.hits else {}
+        read = "".join(squash(p.text) for p in r.passages[:PASSAGES_READ])
         rows.append(
             {
                 "id": q["id"],
                 "kind": q["kind"],
                 "split": q["split"],
                 "label": int(bool(q["answerable"])),
+                # the passages the answer reads hold a gold answer (else no answer can be right)
+                "found": any(squash(a) in read for a in q["answers"]),
                 "features": f,
             }
         )
@@ -212,6 +257,7 @@ def main() -> None:
     ap.add_argument("--features", type=Path, help="cache of feature rows (read if it exists)")
     ap.add_argument("--false-refusals", type=float, default=0.05)
     ap.add_argument("--llm-refusals", type=float, default=0.01)
+    ap.add_argument("--caveats", type=float, default=0.10)
     ap.add_argument("--l2", type=float, default=1e-2)
     ap.add_argument("--write", action="store_true", help=f"write {CALIBRATION_FILE}")
     args = ap.parse_args()
@@ -236,17 +282,19 @@ def main() -> None:
         ),
         "false_refusals": args.false_refusals,
     }
-    found = [r for r in rows if r["features"]]  # a search that returned nothing is refused
-    fit_rows = [r for r in found if r["split"] == "fit"]
+    # A search that returned nothing is refused; an answerable question whose gold answer is not
+    # in the passages the answer reads cannot be answered right and teaches nothing.
+    usable = [r for r in rows if r["features"] and (r["label"] == 0 or r.get("found", True))]
+    fit_rows = [r for r in usable if r["split"] == "fit"]
     x, y = matrix(fit_rows, FEATURES)
     bias, w = fit(x, y, kind_weights(fit_rows), l2=args.l2)
-    check = [r for r in found if r["split"] == "check"]
+    check = [r for r in usable if r["split"] == "check"]
     xc, yc = matrix(check, FEATURES)
     logits = xc @ w + bias
-    # The boundary (logit 0) sits where at most `false_refusals` of each clean answerable kind
+    # The refusal boundary (logit 0) sits where at most `false_refusals` of each answerable kind
     # of check questions is refused (the lowest of their quantiles).
-    kinds = np.array([r["kind"] for r in check])
-    bias -= min(float(np.quantile(logits[kinds == k], args.false_refusals)) for k in ANSWERABLE)
+    kind_of = np.array([r["kind"] for r in check])
+    bias -= min(float(np.quantile(logits[kind_of == k], args.false_refusals)) for k in ANSWERABLE)
     p = 1 / (1 + np.exp(-(xc @ w + bias)))
     conf = {r["id"]: float(v) for r, v in zip(check, p, strict=True)}
     print(
@@ -258,17 +306,30 @@ def main() -> None:
         "weights": {c: round(float(v), 4) for c, v in zip(FEATURES, w, strict=True)},
         "check_auc": round(auc(logits, yc), 4),
     }
-    check_rows = [r for r in rows if r["split"] == "check"]
-    pos = np.array([conf.get(r["id"], 0.0) for r in check_rows if r["kind"] in ANSWERABLE])
+    pos = np.array([conf[r["id"]] for r in check if r["kind"] in ANSWERABLE])
     out["llm_floor"] = round(float(np.quantile(pos, args.llm_refusals)), 4)
-    print(f"llm_floor={out['llm_floor']:.4f}")
-    print(f"{'check kind':22s} {'n':>5s} {'refused':>8s} {'uncertain':>10s}")
+    # Answers below `confident_floor` carry a low_confidence caveat: at most `caveats` of the
+    # clean answerable kinds (own context, English) are caveated or refused.
+    clean = np.array([conf[r["id"]] for r in check if r["kind"] in CLEAN])
+    out["confident_floor"] = round(max(0.5, float(np.quantile(clean, args.caveats))), 4)
+    out["caveats"] = args.caveats
+    print(f"llm_floor={out['llm_floor']:.4f} confident_floor={out['confident_floor']:.4f}")
+    print(f"{'check kind':22s} {'n':>5s} {'refused':>8s} {'caveated':>9s} {'uncertain':>10s}")
+    check_rows = [r for r in rows if r["split"] == "check"]
     for kind in sorted({r["kind"] for r in check_rows}):
-        ps = np.array([conf.get(r["id"], 0.0) for r in check_rows if r["kind"] == kind])
+        of_kind = [r for r in check_rows if r["kind"] == kind]
+        if of_kind[0]["label"]:
+            of_kind = [r for r in of_kind if r.get("found", True)]
+        ps = np.array([conf.get(r["id"], 0.0) for r in of_kind])
         refused = float((ps < 0.5).mean())
+        caveated = float(((ps >= 0.5) & (ps < out["confident_floor"])).mean())
         band = float(((ps >= out["llm_floor"]) & (ps < 0.5)).mean())
-        print(f"{kind:22s} {len(ps):5d} {refused:8.3f} {band:10.3f}")
-        out.setdefault("check", {})[kind] = {"n": len(ps), "refused": round(refused, 4)}
+        print(f"{kind:22s} {len(ps):5d} {refused:8.3f} {caveated:9.3f} {band:10.3f}")
+        out.setdefault("check", {})[kind] = {
+            "n": len(ps),
+            "refused": round(refused, 4),
+            "caveated": round(caveated, 4),
+        }
     if args.write:
         CALIBRATION_FILE.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {CALIBRATION_FILE}")

@@ -39,6 +39,7 @@ set is used.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Sequence
@@ -46,12 +47,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from rag.answer.qtype import answer_type, type_match
+from rag.answer.constraints import unstated
+from rag.answer.qtype import answer_type, is_chinese, type_match
 from rag.answer.select import PASSAGES_READ, Scored
 from rag.retrieve.hybrid import Hit
+from rag.types import Answer, Passage, Warning_
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 TYPED = ("number", "time")  # answer types `type_match` can check
+LOW_CONFIDENCE = "low_confidence"  # the warning code of an answer given below `confident_floor`
+LOW_CONFIDENCE_ZH = "文档可能没有直接回答这个问题：引用的是找到的最接近的原文，请核对。"
+LOW_CONFIDENCE_EN = (
+    "The documents may not answer this directly: the quote is the closest text found; check it."
+)
 
 
 @dataclass(frozen=True)
@@ -74,16 +82,28 @@ class AbstainModel:
 
     model: Logistic
     llm_floor: float = 0.0
+    confident_floor: float = 0.0
 
-    def confidence(self, question: str, hits: Sequence[Hit], scored: Sequence[Scored]) -> float:
+    def confidence(
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        scored: Sequence[Scored],
+        passages: Sequence[Passage] = (),
+    ) -> float:
         """Probability that the hits answer the question; 0 without hits. `scored` is the
-        selector's output for these hits (best first)."""
+        selector's output for these hits (best first), `passages` their texts."""
         if not hits:
             return 0.0
-        return self.model(features(question, hits, scored))
+        return self.model(features(question, hits, scored, passages))
 
 
-def features(question: str, hits: Sequence[Hit], scored: Sequence[Scored]) -> dict[str, float]:
+def features(
+    question: str,
+    hits: Sequence[Hit],
+    scored: Sequence[Scored],
+    passages: Sequence[Passage] = (),
+) -> dict[str, float]:
     """The signals the models read (see the module docstring), from the first passages."""
     head = hits[:PASSAGES_READ]
     cosines = [cos for h in head for _, _, cos in h.sentences]
@@ -101,7 +121,28 @@ def features(question: str, hits: Sequence[Hit], scored: Sequence[Scored]) -> di
     covs = [h.coverage for h in head if h.coverage is not None]
     f["coverage"] = max(covs, default=0.0)
     f["evidence"] = head[0].evidence
+    at = best.sentence.passage if best is not None else 0
+    picked = hits[at].coverage if at < len(hits) else None
+    f["picked_coverage"] = picked if picked is not None else 0.0
+    if at < len(passages):
+        p = passages[at]
+        f |= unstated(question, f"{p.title}\n{p.text}", best.sentence.text if best else "")
+    else:
+        f |= unstated(question, "", "")
     return f
+
+
+def caveat(answer: Answer, model: AbstainModel | None = None) -> Answer:
+    """`answer` with a `low_confidence` warning when it was given (cited) with a confidence below
+    the model's `confident_floor`: the quote is the closest the documents hold, and may not
+    answer the question directly. Refusals and answers already warned are returned unchanged."""
+    model = model if model is not None else load_model()
+    if not answer.answerable or not answer.citations or answer.confidence >= model.confident_floor:
+        return answer
+    if any(w.code == LOW_CONFIDENCE for w in answer.warnings):
+        return answer
+    text = LOW_CONFIDENCE_ZH if is_chinese(answer.question) else LOW_CONFIDENCE_EN
+    return dataclasses.replace(answer, warnings=(*answer.warnings, Warning_(LOW_CONFIDENCE, text)))
 
 
 @lru_cache(maxsize=1)
@@ -111,4 +152,5 @@ def load_model(path: Path = CALIBRATION_FILE) -> AbstainModel:
     return AbstainModel(
         Logistic(data["model"]["bias"], data["model"]["weights"]),
         llm_floor=float(data["llm_floor"]),
+        confident_floor=float(data.get("confident_floor", 0.0)),
     )
