@@ -6,11 +6,13 @@ From a CMRC 2018 question, its paragraph and its article's title (all seeded, re
 - `describe` (answerable with the paragraph): a *described paraphrase*. The question's most
   specific name (the article title, else its longest person, place, organisation or other proper
   name the paragraph holds) is replaced by a description — its category for a name ending in one
-  (`北京大学` → `那所大学`, `长江` → `那条江`), `那位人物` for a person, `那个地方` for a place, else
-  `它` — and its other words shared with the paragraph by CC-CEDICT synonyms the paragraph lacks;
-  a time or place phrase leading the question moves behind its subject. It is kept only when it
-  is a paraphrase by the measured sets' own rule: no run of 4 or more characters (digits not
-  counted) shared with a paragraph sentence holding the answer.
+  (`北京大学` → `那所大学`, `长江` → `那条江`), `那位人物` for a person, `那个地方` for a place,
+  `那个机构` for an organisation (a name that says none of these is left alone: the question is
+  skipped) — and its other words shared with the paragraph by CC-CEDICT synonyms the paragraph
+  lacks; a time or place phrase leading the question moves behind its subject. It is kept only
+  when it is a paraphrase by the measured sets' own rule (no run of 4 or more characters, digits
+  not counted, shared with a paragraph sentence holding the answer) and still names something
+  of its paragraph (a word of two or more characters), as a real paraphrase does.
 - `attribute_swap` (unanswerable, the paragraph indexed): a near-topic question. The attribute the
   question asks about — its last common noun that the paragraph holds and the title does not
   (`税收` in `碳谷2023年的税收是多少`) — is replaced by the asked attribute of another question with
@@ -64,7 +66,7 @@ CATEGORIES: tuple[tuple[str, str], ...] = tuple(
         key=lambda sc: -len(sc[0]),
     )
 )  # fmt: skip
-NAME_FLAGS = {"nr": "那位人物", "ns": "那个地方", "nt": "那个机构", "nz": "它"}
+NAME_FLAGS = {"nr": "那位人物", "ns": "那个地方", "nt": "那个机构"}
 ATTRIBUTE_FLAGS = {"n", "vn", "an", "nl"}  # common nouns (not names)
 ADDED_YEAR_TYPES = ("number", "who")  # a figure or an office holder changes with the year
 _LEADING = re.compile(
@@ -72,12 +74,14 @@ _LEADING = re.compile(
 )
 
 
-def description(name: str, flag: str) -> str:
-    """How a paraphrase may refer to `name` (tagged `flag`) without naming it."""
+def description(name: str, flag: str) -> str | None:
+    """How a paraphrase may refer to `name` (tagged `flag`) without naming it: by its category,
+    or as a person, place or organisation; None when nothing says what it is (a bare `它` leaves
+    a question no reader could place)."""
     for suffix, classifier in CATEGORIES:
         if name.endswith(suffix) and len(name) > len(suffix):
             return f"那{classifier}{suffix}"
-    return NAME_FLAGS.get(flag, "它")
+    return NAME_FLAGS.get(flag)
 
 
 def _words(text: str) -> list[tuple[str, str]]:
@@ -123,11 +127,14 @@ def describe(
         _, target, target_flag = max(names, key=lambda n: (len(n[1]), -n[0]))
     else:
         return None  # nothing specific to describe: a plain synonym swap is `paraphrase`
+    described = description(target or "", target_flag)
+    if described is None:
+        return None
     out_words: list[str] = []
     replaced = False
     for w, _ in words:
         if w == "\0" or (w == target and not replaced):
-            out_words.append(description(target or "", target_flag))
+            out_words.append(described)
             replaced = True
             continue
         if len(w) >= 2 and w in paragraph:
@@ -144,6 +151,10 @@ def describe(
             cut = m.start() + 1
             text = rest[:cut] + lead.group(1) + rest[cut:]
     if text == question or not is_paraphrase(text, paragraph, answers):
+        return None
+    # A real paraphrase still names something of its context (奉贤那个美妆园区): one that names
+    # nothing the paragraph holds is a riddle, not a paraphrase.
+    if not any(len(w) >= 2 and w in paragraph for w, _ in _words(text)):
         return None
     return text
 

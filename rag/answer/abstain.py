@@ -121,6 +121,9 @@ def features(
     covs = [h.coverage for h in head if h.coverage is not None]
     f["coverage"] = max(covs, default=0.0)
     f["evidence"] = head[0].evidence
+    # meaning alone: the sentence cosine where the question cannot match lexically (an English
+    # question's low coverage says little, a low cosine then says much)
+    f["sentence_unmatched"] = (1.0 - f["evidence"]) * f["sentence"]
     at = best.sentence.passage if best is not None else 0
     picked = hits[at].coverage if at < len(hits) else None
     f["picked_coverage"] = picked if picked is not None else 0.0

@@ -25,6 +25,7 @@ def test_descriptions() -> None:
     assert kinds.description("长江", "ns") == "那条江"
     assert kinds.description("蔡元培", "nr") == "那位人物"
     assert kinds.description("京师", "ns") == "那个地方"
+    assert kinds.description("大果西番莲", "nz") is None  # says nothing of what it is
 
 
 def test_described_paraphrase_names_nothing_the_answer_sentence_says() -> None:
