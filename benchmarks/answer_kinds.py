@@ -16,8 +16,8 @@ From a CMRC 2018 question, its paragraph and its article's title (all seeded, re
 - `attribute_swap` (unanswerable, the paragraph indexed): a near-topic question. The attribute the
   question asks about — its last common noun that the paragraph holds and the title does not
   (`税收` in `碳谷2023年的税收是多少`) — is replaced by the asked attribute of another question with
-  the same answer type, one the paragraph never mentions and that shares no character with it:
-  the subject is the paragraph's, the attribute is not stated.
+  the same answer type, one the paragraph never mentions and that shares no character with the
+  one it replaces: the subject is the paragraph's, the attribute is not stated.
 - `added_year` (unanswerable, the paragraph indexed): a question asking for a figure or a person
   (`多少`, `谁`) that names no year gets one (`2015年` in front) that its paragraph never states
   (nor one within two years of it): it asks about the paragraph's subject at a time the paragraph
