@@ -147,8 +147,11 @@ class Usage(Strict):
 class AskWarning(Strict):
     """Something the caller should know about how the answer was made."""
 
-    code: str
-    message: str
+    code: str = Field(
+        description="For programs: e.g. `not_a_question`, `constraint_mismatch`, `low_confidence`"
+        " (the answer is the closest quote, which may not answer the question directly), `llm_error`"
+    )
+    message: str = Field(description="For people (Chinese for a Chinese question)")
 
 
 class AskRequest(StrictIn):
@@ -394,7 +397,7 @@ class ChatResponse(Strict):
     answerable: bool
     warnings: list[AskWarning] = Field(
         default_factory=list,
-        description="As in `/v1/ask`: e.g. `not_a_question`, `constraint_mismatch`",
+        description="As in `/v1/ask`: e.g. `not_a_question`, `constraint_mismatch`, `low_confidence`",
     )
 
 

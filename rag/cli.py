@@ -273,6 +273,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "abstention",
         "false_abstention",
         "caveated",
+        "low_confidence",
         "refused_or_caveated",
         "refused_unquoted",
     ]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.answer.abstain import load_model
+from rag.answer.abstain import caveat, load_model
 from rag.answer.constraints import check_answer
 from rag.answer.extractive import compose_answer
 from rag.answer.generate import generate
@@ -317,7 +317,9 @@ class Engine:
 
         A non-question (a greeting, a lone character, punctuation or emoji) gets a fixed reply and
         no search; a final answer whose quotes contradict what the question states (another year,
-        place, unit…) gets a `constraint_mismatch` warning (`rag.answer.constraints`).
+        place, unit…) gets a `constraint_mismatch` warning (`rag.answer.constraints`), and one
+        given with a confidence below the answerability model's `confident_floor` a
+        `low_confidence` warning (`rag.answer.abstain.caveat`).
         """
         if mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}, not '{mode}'")
@@ -326,8 +328,12 @@ class Engine:
             yield from replay(non_question_answer(question))
             return
         for event in self._answer_events(question, top_k, mode, sources, doc_ids, where):
-            # the check reads the final answer's own quotes: extractive and LLM answers alike
-            yield FinalEvent(check_answer(event.answer)) if isinstance(event, FinalEvent) else event
+            # the checks read the final answer's own quotes and confidence: extractive and LLM
+            # answers alike
+            if isinstance(event, FinalEvent):
+                yield FinalEvent(check_answer(caveat(event.answer)))
+            else:
+                yield event
 
     def _answer_events(
         self,

@@ -6,11 +6,12 @@ answer appears in the composed answer), abstention on unanswerable questions and
 abstention on answerable ones; overall and per `kind`.
 
 For unanswerable questions two more (issue 13): `refused_or_caveated`, the share refused or
-answered with a `constraint_mismatch` warning (the answer says the documents give the fact for
-another year, place, organisation… than the one asked), and `refused_unquoted`, the share refused
-without a single citation — the only correct outcome for a `non_question` (a greeting, a lone
-letter or punctuation mark). On answerable questions `caveated` is the share that carried such a
-warning all the same.
+answered with a caveat — a `constraint_mismatch` warning (the answer says the documents give the
+fact for another year, place, organisation… than the one asked) or a `low_confidence` one (the
+documents may not answer this directly) — and `refused_unquoted`, the share refused without a
+single citation — the only correct outcome for a `non_question` (a greeting, a lone letter or
+punctuation mark). On answerable questions `caveated` is the share answered with such a warning
+all the same (`low_confidence` alone: `low_confidence`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from rag.types import Answer, Passage
 
 _WS = re.compile(r"\s+")
 
-CONSTRAINT_MISMATCH = "constraint_mismatch"  # the warning code of a caveated answer
+CONSTRAINT_MISMATCH = "constraint_mismatch"  # the warning codes of a caveated answer
+LOW_CONFIDENCE = "low_confidence"
+CAVEATS = (CONSTRAINT_MISMATCH, LOW_CONFIDENCE)
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,10 @@ class EvalRow:
     contains: bool
     abstained: bool
     seconds: float
-    caveated: bool = False  # a `constraint_mismatch` warning came with the answer
+    caveated: bool = False  # a caveat warning (`CAVEATS`) came with the answer
     quoted: bool = False  # the answer cited at least one passage
+    low_confidence: bool = False  # the caveat was (or included) `low_confidence`
+    confidence: float = 0.0  # the answerability model's confidence
 
 
 class Answerer(Protocol):
@@ -106,8 +111,8 @@ def is_hit(p: Passage, q: EvalQuestion) -> bool:
 
 
 def is_caveated(answer: Answer) -> bool:
-    """The answer warns that the documents do not match what was asked (`constraint_mismatch`)."""
-    return any(w.code == CONSTRAINT_MISMATCH for w in answer.warnings)
+    """The answer warns that the documents may not answer what was asked (`CAVEATS`)."""
+    return any(w.code in CAVEATS for w in answer.warnings)
 
 
 def evaluate_one(engine: Answerer, q: EvalQuestion, depth: int = 10) -> EvalRow:
@@ -128,6 +133,8 @@ def evaluate_one(engine: Answerer, q: EvalQuestion, depth: int = 10) -> EvalRow:
         seconds,
         caveated=is_caveated(answer),
         quoted=bool(answer.citations),
+        low_confidence=any(w.code == LOW_CONFIDENCE for w in answer.warnings),
+        confidence=round(answer.confidence, 4),
     )
 
 
@@ -144,6 +151,7 @@ def summarize(rows: Iterable[EvalRow]) -> dict[str, float | int]:
         out["answer_contains"] = sum(r.contains for r in ans) / len(ans)
         out["false_abstention"] = sum(r.abstained for r in ans) / len(ans)
         out["caveated"] = sum(r.caveated and not r.abstained for r in ans) / len(ans)
+        out["low_confidence"] = sum(r.low_confidence and not r.abstained for r in ans) / len(ans)
     if un:
         out["abstention"] = sum(r.abstained for r in un) / len(un)
         out["refused_or_caveated"] = sum(r.abstained or r.caveated for r in un) / len(un)

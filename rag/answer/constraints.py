@@ -666,3 +666,47 @@ def check_answer(answer: Answer) -> Answer:
         return answer
     warning = Warning_(CODE, message(found, is_chinese(answer.question)))
     return dataclasses.replace(answer, warnings=(*answer.warnings, warning))
+
+
+# --- what a question states that a passage never does (answerability signals) ---------------
+UNSTATED = ("year_unstated", "name_unstated", "quantity_unstated", "unit_unmatched")
+
+
+def unstated(question: str, context: str, sentence: str) -> dict[str, float]:
+    """How much of what `question` specifically states its answer's `context` (the passage the
+    picked `sentence` is from, with its title) never states: signals for the answerability model
+    (`rag.answer.abstain`), which tell a near-topic question (another year, place or
+    organisation, quantity or unit than the documents give) from an answerable one.
+
+    - `year_unstated`: the question names a year (or period) and the context states none within
+      it: 1, or 0.5 when the context uses a relative year (今年), whose value it does not say;
+    - `name_unstated`: the share of the question's places and organisations (Chinese questions
+      only, as in the check) the context never names;
+    - `quantity_unstated`: the share of the question's stated quantities (超过100亿元) the context
+      does not hold;
+    - `unit_unmatched`: 1 when the question asks for a unit (多少小时, how many km) and the
+      sentence states quantities, none in a compatible unit.
+    """
+    zh = is_chinese(question)
+    q = extract(question, places=zh)
+    out = dict.fromkeys(UNSTATED, 0.0)
+    if q.years:
+        years, relative = extract_years(context)
+        asked = [(min(lo for lo, _ in q.years), max(hi for _, hi in q.years))]
+        if not _overlaps(asked, years):
+            out["year_unstated"] = 0.5 if relative else 1.0
+    if q.places:
+        folded = fold_long(context)
+        out["name_unstated"] = sum(p not in folded for p in q.places) / len(q.places)
+    stated = [x for x in q.quantities if x.dimension != "bare"]
+    if stated:
+        held = extract_quantities(context)
+        out["quantity_unstated"] = sum(
+            not any(_same_value(x, y) for y in held) for x in stated
+        ) / len(stated)
+    unit = asked_unit(question)
+    if unit is not None:
+        found = extract_quantities(sentence)
+        if found and not any(_compatible(unit, x.dimension) for x in found):
+            out["unit_unmatched"] = 1.0
+    return out

@@ -50,7 +50,7 @@ def compose_answer(
 ) -> Answer:
     """Compose the cited extractive answer, or a 'not found' answer below the relevance `floor`."""
     scored = load_selector().score(query, passages, hits, idf)
-    conf = load_model().confidence(query.text, hits, scored)
+    conf = load_model().confidence(query.text, hits, scored, passages)
     if not passages or conf < floor:
         return Answer(
             question=query.text,

@@ -102,3 +102,27 @@ def test_summaries_without_unanswerable_or_answerable() -> None:
     assert "refused_unquoted" not in summarize([])
     rep = report([])
     assert rep["overall"]["n"] == 0 and rep["by_kind"] == {}
+
+
+def test_low_confidence_is_a_caveat() -> None:
+    low = Warning_("low_confidence", "the documents may not answer this directly")
+    engine = Canned(
+        {
+            "near": _answer(True, True, low),
+            "para": _answer(True, True, low),
+            "plain": _answer(True, True),
+        }
+    )
+    questions = [
+        _q("near", "near_topic", False),
+        _q("para", "paraphrase", True),
+        _q("plain", "paraphrase", True),
+    ]
+    rep, rows = run_eval(engine, questions)
+    assert rep["by_kind"]["near_topic"]["refused_or_caveated"] == 1.0
+    para = rep["by_kind"]["paraphrase"]
+    assert para["caveated"] == pytest.approx(1 / 2) and para["low_confidence"] == pytest.approx(
+        1 / 2
+    )
+    assert para["answer_contains"] == 1.0 and para["false_abstention"] == 0.0
+    assert [r.low_confidence for r in rows] == [True, True, False]
