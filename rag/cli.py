@@ -369,7 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(RAG_STORE_URL)",
     )
     common.add_argument(
-        "--embedder", help="embedder name or sentence-transformers model (RAG_EMBEDDER)"
+        "--embedder",
+        help="use-multilingual (default), e5-small (the 'e5' extra), sbert:<model id or path> "
+        "or a sentence-transformers model id (RAG_EMBEDDER)",
     )
     common.add_argument("--json", action="store_true", help="print JSON")
 

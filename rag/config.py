@@ -26,7 +26,10 @@ class Settings(BaseSettings):
     )
     embedder: str = Field(
         "use-multilingual",
-        description="Embedding backend name, or a sentence-transformers model id / local path.",
+        description="Embedding backend: `use-multilingual` (bundled, the default), `e5-small` "
+        "(the `e5` extra: better dense-only ranking, ~20x the CPU to ingest, no working "
+        "abstention; docs/quality.md), `sbert:<model id or path>`, or a sentence-transformers "
+        "model id / local path.",
     )
     embed_batch_size: int = Field(64, ge=1, le=4096)
 

