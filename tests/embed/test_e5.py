@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sample_docs import DOCS as SAMPLE_DOCS
 
 from rag.config import Settings
 from rag.embed.base import Embedder
@@ -143,12 +144,7 @@ def test_long_text_is_cut_at_512_tokens(e5: E5SmallEmbedder) -> None:
 
 # --- through the engine ---------------------------------------------------------------------
 DOCS = {
-    "bread.txt": "Baking bread at home is simple. Mix flour, water, salt and yeast, "
-    "let the dough rise for two hours, then bake it in a hot oven for forty minutes.",
-    "rockets.txt": "The rocket launch was delayed because of strong winds. Engineers will "
-    "try again next week once the weather over the launch site improves.",
-    "changjiang.txt": "长江三角洲区域一体化发展是国家战略。上海、江苏、浙江和安徽四地联合印发了"
-    "物流降本增效方案，推动跨省域交通运输互联互通。",
+    **SAMPLE_DOCS,
     "pudong.txt": "浦东新区设立于1992年，陆家嘴是其金融中心。张江科学城集中了集成电路、"
     "生物医药和人工智能产业。",
 }

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sample_docs import DOCS
 
 from rag.config import Settings
 from rag.embed.base import Embedder
@@ -125,14 +126,6 @@ def test_directory_that_is_not_a_model_raises_config_error(tmp_path: Path) -> No
 
 
 # --- end to end through the engine ----------------------------------------------------------
-DOCS = {
-    "bread.txt": "Baking bread at home is simple. Mix flour, water, salt and yeast, "
-    "let the dough rise for two hours, then bake it in a hot oven for forty minutes.",
-    "rockets.txt": "The rocket launch was delayed because of strong winds. Engineers will "
-    "try again next week once the weather over the launch site improves.",
-    "changjiang.txt": "长江三角洲区域一体化发展是国家战略。上海、江苏、浙江和安徽四地联合印发了"
-    "物流降本增效方案，推动跨省域交通运输互联互通。",
-}
 
 
 def test_engine_ingests_and_searches(tmp_path: Path, minilm_path: Path) -> None:
