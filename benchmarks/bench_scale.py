@@ -468,15 +468,18 @@ def http_load(
                     c.close()
             return samples, per_replica, cpu0
 
-        trees = [proc_tree(p.pid) for p in procs]
-        watched = [q for pid in watch for q in proc_tree(pid)]
+        def tree_cpu(pid: int) -> float:
+            # the processes under `pid` now, and those that exited and were reaped (a database
+            # server's backends opened during the run, its parallel query workers): a process
+            # that ends within the window moves from the first term to the second whole
+            return proc_cpu_seconds(proc_tree(pid)) + reaped_cpu_seconds(pid)
 
         def cpu_now() -> dict[str, Any]:
             return {
                 "t": time.perf_counter(),
                 "machine": machine_ticks(),
-                "replicas": [proc_cpu_seconds(t) for t in trees],
-                "watched": proc_cpu_seconds(watched),
+                "replicas": [tree_cpu(p.pid) for p in procs],
+                "watched": sum(tree_cpu(pid) for pid in watch),
                 "client": self_cpu_seconds(),
             }
 
@@ -519,6 +522,16 @@ def http_load(
     finally:
         for proc in procs:
             stop_server(proc)
+
+
+def reaped_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the children `pid` has waited for (cutime + cstime), 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    rest = fields[fields.rfind(")") + 2 :].split()
+    return (int(rest[13]) + int(rest[14])) / os.sysconf("SC_CLK_TCK")  # fields 16 and 17
 
 
 def status_mib(pid: int) -> dict[str, float]:
