@@ -56,9 +56,11 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def start_server(database: str = "rag") -> Iterator[PgServer]:
+def start_server(database: str = "rag", *, durable: bool = False) -> Iterator[PgServer]:
     """Start a fresh server, create `database` with the `vector` extension, yield it; stop it
-    (fast shutdown) and delete its files when the block ends."""
+    (fast shutdown) and delete its files when the block ends. Tests run it without durability
+    (no fsync, asynchronous commit, no full-page writes: faster, and nothing outlives them);
+    `durable` keeps PostgreSQL's defaults (every commit flushed), as a benchmark should."""
     bindir = _bin_dir()
     t0 = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="rag-pg-"))
@@ -75,6 +77,7 @@ def start_server(database: str = "rag") -> Iterator[PgServer]:
     env["LC_ALL"] = "C.UTF-8"
     port = _free_port()
     log = root / "server.log"
+    fast = "" if durable else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
     started = False
     try:
         try:
@@ -85,8 +88,7 @@ def start_server(database: str = "rag") -> Iterator[PgServer]:
             )  # fmt: skip
             subprocess.run(
                 [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-                 "-o", f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off "
-                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                 "-o", f"-h 127.0.0.1 -p {port} -k {root} {fast}-c max_connections=200",
                  "start"],
                 check=True, capture_output=True, env=env, timeout=90, cwd=root, **run_as,
             )  # fmt: skip

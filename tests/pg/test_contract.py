@@ -5,9 +5,11 @@ real embedded PostgreSQL server (tests/pg/server.py); nothing is mocked."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -343,6 +345,39 @@ def test_two_servers_on_one_database(
         gone = httpx.post(f"{one.base}/v1/search", json={"query": "物流成本"}, timeout=10)
         assert doc_id not in [p["doc_id"] for p in gone.json()["results"]]
         assert not (tmp_path / "one").exists() or not any((tmp_path / "one").glob("*.seg"))
+
+
+def test_two_workers_over_one_database(
+    pg_url: str, tmp_path: Path, loopback_server: Callable[..., object]
+) -> None:
+    """`rag serve` with `RAG_WORKERS=2` over PostgreSQL: the supervisor opens the database once,
+    both worker processes serve from it, and a document uploaded through one is found by
+    searches that either answers."""
+    env = {"RAG_STORE_URL": pg_url, "RAG_PARSE_SANDBOX": "false", "RAG_WORKERS": "2"}
+    log = tmp_path / "serve.log"
+    with loopback_server(tmp_path / "idx", log, **env) as server:  # type: ignore[attr-defined]
+        r = httpx.post(
+            f"{server.base}/v1/documents", json={"source": "a.txt", "text": DOC_A}, timeout=60
+        )
+        assert r.status_code == 201, r.text
+        doc_id = r.json()["doc_id"]
+
+        def top() -> str:  # a new connection each time, so that either worker may answer
+            found = httpx.post(f"{server.base}/v1/search", json={"query": "物流成本"}, timeout=30)
+            assert found.status_code == 200, found.text
+            return str(found.json()["results"][0]["doc_id"])
+
+        served: set[str] = set()
+        with ThreadPoolExecutor(8) as pool:
+            for _ in range(10):
+                assert set(pool.map(lambda _: top(), range(16))) == {doc_id}
+                served = set(
+                    re.findall(r"\[worker (\d)\] rag.access: POST /v1/search", log.read_text())
+                )
+                if served == {"0", "1"}:
+                    break
+        assert served == {"0", "1"}, log.read_text()[-3000:]
+    assert not any((tmp_path / "idx").glob("*.seg"))
 
 
 def test_concurrent_searches_share_the_pool(make_engine: EngineFactory) -> None:
