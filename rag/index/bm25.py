@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import array
 import itertools
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -220,7 +221,7 @@ class Postings:
         self,
         query: Sequence[str] | BM25Query,
         n: int,
-        stats: CollectionStats,
+        stats: TermStats,
         allowed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The `n` best rows (int64) with positive score, and their scores (float32), best first,
@@ -300,7 +301,7 @@ class Postings:
         return cand[pick], scores[pick]
 
     def scores(
-        self, query: Sequence[str] | BM25Query, rows: np.ndarray, stats: CollectionStats
+        self, query: Sequence[str] | BM25Query, rows: np.ndarray, stats: TermStats
     ) -> np.ndarray:
         """BM25 scores (float32) of the given rows; cost grows with `len(rows)`, not the segment."""
         q = stats.query(query) if not isinstance(query, BM25Query) else query
@@ -339,7 +340,7 @@ class Postings:
 @dataclass(frozen=True, eq=False)
 class BM25Query:
     """A query's distinct terms (first occurrence first) with their weights — idf under one
-    `CollectionStats` times repetitions — and that collection's average row length."""
+    `TermStats` times repetitions — and that collection's average row length."""
 
     terms: list[str]
     weights: np.ndarray  # float64
@@ -347,7 +348,40 @@ class BM25Query:
 
 
 @dataclass(frozen=True, eq=False)
-class CollectionStats:
+class TermStats(ABC):
+    """What BM25 reads of a collection: its live rows, their tokens, and each term's document
+    frequency. Segments (`CollectionStats`) and a database (`LookupStats`) keep these apart and
+    share IDF, query weighting and scoring, so a row scores the same through either."""
+
+    n_docs: int  # live rows
+    total_len: int  # tokens over the live rows
+
+    @abstractmethod
+    def doc_freq(self, terms: Sequence[str]) -> np.ndarray:
+        """Live rows containing each of `terms` (int64)."""
+
+    @property
+    def avgdl(self) -> float:
+        """Mean tokens per live row (0 when there are none)."""
+        return self.total_len / self.n_docs if self.n_docs else 0.0
+
+    def query(self, terms: Sequence[str]) -> BM25Query:
+        """Weigh a query's tokens once (a search over many segments shares the result)."""
+        counts: dict[str, int] = {}
+        for t in terms:
+            counts[t] = counts.get(t, 0) + 1
+        uniq = list(counts)
+        weights = self.idf(uniq) * np.array([counts[t] for t in uniq], dtype=np.float64)
+        return BM25Query(uniq, weights, self.avgdl)
+
+    def idf(self, terms: Sequence[str]) -> np.ndarray:
+        """BM25 (lucene) IDF of each of `terms` (float64); a term no live row has gets the maximum."""
+        df = self.doc_freq(terms).astype(np.float64)
+        return np.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5))
+
+
+@dataclass(frozen=True, eq=False)
+class CollectionStats(TermStats):
     """BM25 statistics over the live rows of a set of segments.
 
     `parts` pairs each segment's postings with the document frequencies its tombstoned rows
@@ -355,8 +389,6 @@ class CollectionStats:
     tombstoned df — a dictionary lookup and two array reads per segment and query term.
     """
 
-    n_docs: int  # live rows
-    total_len: int  # tokens over the live rows
     parts: tuple[tuple[Postings, np.ndarray | None], ...] = ()
 
     @classmethod
@@ -375,11 +407,6 @@ class CollectionStats:
             out.append((postings, dead_df))
         return cls(n_docs, total, tuple(out))
 
-    @property
-    def avgdl(self) -> float:
-        """Mean tokens per live row (0 when there are none)."""
-        return self.total_len / self.n_docs if self.n_docs else 0.0
-
     def doc_freq(self, terms: Sequence[str]) -> np.ndarray:
         """Live rows containing each of `terms` (int64)."""
         out = np.zeros(len(terms), dtype=np.int64)
@@ -391,20 +418,6 @@ class CollectionStats:
                 df = postings.term_df[local]
                 out[known] += df if dead_df is None else df - dead_df[local]
         return out
-
-    def query(self, terms: Sequence[str]) -> BM25Query:
-        """Weigh a query's tokens once (a search over many segments shares the result)."""
-        counts: dict[str, int] = {}
-        for t in terms:
-            counts[t] = counts.get(t, 0) + 1
-        uniq = list(counts)
-        weights = self.idf(uniq) * np.array([counts[t] for t in uniq], dtype=np.float64)
-        return BM25Query(uniq, weights, self.avgdl)
-
-    def idf(self, terms: Sequence[str]) -> np.ndarray:
-        """BM25 (lucene) IDF of each of `terms` (float64); a term no live row has gets the maximum."""
-        df = self.doc_freq(terms).astype(np.float64)
-        return np.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5))
 
     def doc_freq_table(self) -> dict[str, int]:
         """Live document frequency of every term in the collection (df > 0 only): the whole
@@ -438,7 +451,7 @@ class TermLookup:
 
 
 @dataclass(frozen=True, eq=False)
-class LookupStats(CollectionStats):
+class LookupStats(TermStats):
     """Collection statistics kept elsewhere — a database's tables, updated with every write:
     `n_docs` and `total_len` given, document frequencies asked of `lookup`. IDF and scores are
     then computed by the same code as over segments, so they are equal."""
@@ -450,10 +463,6 @@ class LookupStats(CollectionStats):
         if self.lookup is None:
             return np.zeros(len(terms), dtype=np.int64)
         return self.lookup(terms)
-
-    def doc_freq_table(self) -> dict[str, int]:
-        """Not available: the vocabulary stays in the database (look terms up instead)."""
-        raise NotImplementedError("LookupStats looks terms up; it has no whole table")
 
 
 def merge_postings(parts: Sequence[tuple[Postings, np.ndarray]], n_rows: int) -> Postings:

@@ -32,9 +32,9 @@ import numpy as np
 from rag.index.arrays import concat_ranges, csr_pointer, decode_strings, encode_strings, top_n
 from rag.index.bm25 import (
     BM25Query,
-    CollectionStats,
     EncodedTokens,
     Postings,
+    TermStats,
     encode_tokens,
     merge_postings,
 )
@@ -426,7 +426,7 @@ class Segment:
         self,
         query_terms: Sequence[str] | BM25Query,
         n: int,
-        stats: CollectionStats,
+        stats: TermStats,
         allowed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The `n` best rows by BM25 under the collection's `stats` (positive scores only), best
@@ -435,7 +435,7 @@ class Segment:
         return self.postings.top(query_terms, n, stats, allowed)
 
     def bm25_scores(
-        self, query_terms: Sequence[str] | BM25Query, rows: np.ndarray, stats: CollectionStats
+        self, query_terms: Sequence[str] | BM25Query, rows: np.ndarray, stats: TermStats
     ) -> np.ndarray:
         """BM25 scores (float32) of the given rows under the collection's `stats`."""
         return self.postings.scores(query_terms, rows, stats)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.index.arrays import top_n
-from rag.index.bm25 import CollectionStats
+from rag.index.bm25 import CollectionStats, TermStats
 from rag.index.container import read_container, read_header, write_container
 from rag.index.persist import StaleOrCorrupt
 from rag.index.segment import HNSW_MIN_ROWS, Segment, ef_for, merge, segment_path
@@ -120,7 +120,7 @@ class SegmentSet:
 
     # ---- state ----------------------------------------------------------------------------
 
-    stats: CollectionStats = field(init=False, repr=False)  # BM25 statistics over the live rows
+    stats: TermStats = field(init=False, repr=False)  # BM25 statistics over the live rows
 
     def __post_init__(self) -> None:
         """Compute the collection-wide BM25 statistics once, at construction (from counters kept
@@ -136,7 +136,7 @@ class SegmentSet:
         )
 
     @classmethod
-    def pooled(cls, segment: Segment, stats: CollectionStats) -> SegmentSet:
+    def pooled(cls, segment: Segment, stats: TermStats) -> SegmentSet:
         """A set of one segment searched with `stats` instead of its own: the candidate pool of
         a search run in a database (`rag.retrieve.pg`), its rows scored with the whole
         collection's statistics, so that they score exactly as in a set holding every row."""

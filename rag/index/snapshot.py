@@ -30,7 +30,7 @@ import numpy as np
 
 from rag.errors import RagError
 from rag.index.arrays import concat_ranges, csr_pointer
-from rag.index.bm25 import CollectionStats
+from rag.index.bm25 import TermStats
 from rag.index.container import read_header
 from rag.index.persist import StaleOrCorrupt
 from rag.index.segment import HNSW_MIN_ROWS, Segment, SegmentRows, segment_path
@@ -191,7 +191,7 @@ class Snapshot:
         return len(self.segments)
 
     @property
-    def stats(self) -> CollectionStats:
+    def stats(self) -> TermStats:
         """Collection-wide BM25 statistics over the live rows."""
         return self.segments.stats
 

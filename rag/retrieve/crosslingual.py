@@ -21,8 +21,9 @@ import gzip
 import importlib.resources
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
+from typing import Protocol
 
 from rag.index.tokenize import STOPWORDS
 
@@ -140,7 +141,19 @@ def _lookup(words: Sequence[str], table: dict[str, tuple[str, ...]]) -> tuple[st
     return None
 
 
-def dictionary_terms(question: str, doc_freq: Mapping[str, int]) -> list[str]:
+class TermCounts(Protocol):
+    """Document frequencies asked term by term (a dict, or live statistics looked up)."""
+
+    def __contains__(self, term: object) -> bool:
+        """Whether some live row holds `term`."""
+        ...
+
+    def __getitem__(self, term: str) -> int:
+        """How many live rows hold `term`."""
+        ...
+
+
+def dictionary_terms(question: str, doc_freq: TermCounts) -> list[str]:
     """Chinese words of the collection (`doc_freq`) that the question's English glosses name."""
     words = _WORD.findall(question.lower())
     table = glossary()

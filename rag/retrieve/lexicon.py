@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import threading
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -84,9 +84,9 @@ def warm(segments: SegmentSet, only: Sequence[Segment] | None = None) -> None:
             _pinyin(seg)
 
 
-class _LiveDocFreq(Mapping[str, int]):
+class _LiveDocFreq:
     """Live document frequencies, looked up term by term (what `dictionary_terms` asks of a
-    few headwords), without building the whole table."""
+    few headwords): no whole table is built, and a database's statistics have none."""
 
     def __init__(self, segments: SegmentSet) -> None:
         self._segments = segments
@@ -99,12 +99,6 @@ class _LiveDocFreq(Mapping[str, int]):
 
     def __contains__(self, term: object) -> bool:
         return isinstance(term, str) and int(self._segments.stats.doc_freq([term])[0]) > 0
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._segments.stats.doc_freq_table())
-
-    def __len__(self) -> int:
-        return len(self._segments.stats.doc_freq_table())
 
 
 class Lexicon:
