@@ -55,7 +55,11 @@ from rag.types import IngestResult
 
 log = logging.getLogger(__name__)
 
-RECHECK_SECONDS = 1.0  # how stale a reader may be with respect to writes by other processes
+# How stale a reader may be with respect to writes by other processes: a check is a SQLite
+# generation read (tens of microseconds), so twice a second costs nothing, and a write
+# through another process (`rag ingest` beside `rag serve`, another replica) is found within a
+# second even by a search that then takes a while.
+RECHECK_SECONDS = 0.5
 GROUP_CHUNKS = 64  # a folder ingest embeds changed files in groups of about this many chunks
 EMBED_SLICE_BATCHES = 8  # an upload's texts are embedded this many batches at a time, so that a
 # cancelled upload stops within one slice (slices of whole batches: the same batches, same vectors)
