@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from small_engines import RAIL, engine_over
 
 from rag.answer.constraints import CODE as MISMATCH
 from rag.answer.nonquestion import CODE as NOT_A_QUESTION
 from rag.answer.nonquestion import REPLY_EN, REPLY_ZH
 from rag.answer.stream import FinalEvent
-from rag.config import Settings
 from rag.embed.base import Embedder
 from rag.engine import Engine
 
@@ -23,38 +23,21 @@ ROBOTS = (
     "张江已陆续发布12项人形机器人团体标准，涵盖整机、核心零部件和测试方法。"
     "浦东新区对通过标准测试的首台套产品最高给予30%补贴。\n"
 )
-RAIL = (
-    "沪苏湖高铁全长约164公里，设计时速350公里，于2024年12月26日开通运营。"
-    "线路自上海虹桥站引出，经江苏苏州，终至浙江湖州，沿途设七座车站。\n"
-)
+DOCS = {"park.txt": PARK, "robots.txt": ROBOTS, "rail.txt": RAIL}
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder) -> Engine:
-    eng = Engine(
-        Settings(index_dir=tmp_path_factory.mktemp("constraints"), llm_base_url=None),
-        embedder=use_embedder,
-    )
-    for name, text in (("park.txt", PARK), ("robots.txt", ROBOTS), ("rail.txt", RAIL)):
-        eng.ingest_bytes(name, text.encode())
-    return eng
+    return engine_over(tmp_path_factory.mktemp("constraints"), use_embedder, DOCS)
 
 
 @pytest.fixture(scope="module")
 def answering(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder) -> Engine:
     """The same documents with a refusal floor of 0: what the answerability model would refuse
     (a year the documents never state) is answered, so its constraint check shows."""
-    eng = Engine(
-        Settings(
-            index_dir=tmp_path_factory.mktemp("constraints_answering"),
-            llm_base_url=None,
-            relevance_floor=0.0,
-        ),
-        embedder=use_embedder,
+    return engine_over(
+        tmp_path_factory.mktemp("constraints_answering"), use_embedder, DOCS, relevance_floor=0.0
     )
-    for name, text in (("park.txt", PARK), ("robots.txt", ROBOTS), ("rail.txt", RAIL)):
-        eng.ingest_bytes(name, text.encode())
-    return eng
 
 
 def codes(engine: Engine, question: str) -> list[str]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from small_engines import RAIL, engine_over
 
 from rag.answer.select import FEATURES, load_selector
-from rag.config import Settings
 from rag.embed.base import Embedder
 from rag.engine import Engine
 
@@ -17,22 +17,13 @@ ARTICLE = (
     "栖息在珊瑚礁区，以底栖无脊椎动物为食。"
     "蓝线裸顶鲷为高经济价值的食用鱼，多以钓获为主。\n"
 )
-RAIL = (
-    "沪苏湖高铁全长约164公里，设计时速350公里，于2024年12月26日开通运营。"
-    "线路自上海虹桥站引出，经江苏苏州，终至浙江湖州，沿途设七座车站。\n"
-)
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder) -> Engine:
-    eng = Engine(
-        Settings(index_dir=tmp_path_factory.mktemp("select"), llm_base_url=None),
-        embedder=use_embedder,
+    return engine_over(
+        tmp_path_factory.mktemp("select"), use_embedder, {"fish.txt": ARTICLE, "rail.txt": RAIL}
     )
-    eng.ingest_bytes("fish.txt", ARTICLE.encode())
-    # A second, unrelated document: with a single chunk the abstention model has no contrast.
-    eng.ingest_bytes("rail.txt", RAIL.encode())
-    return eng
 
 
 def test_the_fitted_weights_match_the_features() -> None:
