@@ -927,20 +927,7 @@ class PgView:
         ).fetchall()
         if len(rows) != self.generation - generation:
             return None
-        added: set[int] = set()
-        deleted: set[int] = set()
-        docs: dict[str, None] = {}
-        for a, d, ds in rows:
-            added.update(i for lo, hi in a for i in range(lo, hi))
-            deleted.update(i for lo, hi in d for i in range(lo, hi))
-            docs.update(dict.fromkeys(ds))
-        return Changes(
-            since=generation,
-            generation=self.generation,
-            added=sorted(added - deleted),
-            deleted=sorted(deleted - added),
-            docs=list(docs),
-        )
+        return Changes.net(generation, self.generation, rows)
 
     _ROW_COLS = (
         "id, doc_id, ord, start_off, end_off, text, tokens, embedding, sent_spans, sent_vectors"

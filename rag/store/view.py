@@ -99,6 +99,31 @@ class Changes:
     deleted: list[int]
     docs: list[str]
 
+    @classmethod
+    def net(
+        cls,
+        since: int,
+        generation: int,
+        logged: Iterable[tuple[Sequence[Sequence[int]], Sequence[Sequence[int]], Sequence[str]]],
+    ) -> Changes:
+        """The net change of the logged generations after `since` up to `generation`, each given
+        as (added id runs, deleted id runs, documents), runs as `[first, last + 1)` — the change
+        log's layout in every store."""
+        added: set[int] = set()
+        deleted: set[int] = set()
+        docs: dict[str, None] = {}
+        for a, d, ds in logged:
+            added.update(_expand(a))
+            deleted.update(_expand(d))
+            docs.update(dict.fromkeys(ds))
+        return cls(
+            since=since,
+            generation=generation,
+            added=sorted(added - deleted),
+            deleted=sorted(deleted - added),
+            docs=list(docs),
+        )
+
 
 @dataclass(frozen=True)
 class DocRow:
@@ -161,19 +186,10 @@ class StoreView:
         ).fetchall()
         if len(rows) != self.generation - generation:
             return None
-        added: set[int] = set()
-        deleted: set[int] = set()
-        docs: dict[str, None] = {}
-        for a, d, ds in rows:
-            added.update(_expand(json.loads(a)))
-            deleted.update(_expand(json.loads(d)))
-            docs.update(dict.fromkeys(json.loads(ds)))
-        return Changes(
-            since=generation,
-            generation=self.generation,
-            added=sorted(added - deleted),
-            deleted=sorted(deleted - added),
-            docs=list(docs),
+        return Changes.net(
+            generation,
+            self.generation,
+            ((json.loads(a), json.loads(d), json.loads(ds)) for a, d, ds in rows),
         )
 
     def row_batches(
