@@ -67,6 +67,8 @@ import answer_kinds
 from cmrc import DEFAULT_CMRC, export_cmrc
 
 from rag.answer.abstain import CALIBRATION_FILE, features
+from rag.answer.constraints import evidence_for, mismatches
+from rag.answer.extractive import compose_answer
 from rag.answer.select import PASSAGES_READ, load_selector
 from rag.config import Settings
 from rag.engine import Engine
@@ -207,6 +209,9 @@ def collect(engine: Engine, items: list[dict[str, Any]]) -> list[dict[str, Any]]
         scored = selector.score(r.analysed, r.passages, r.hits, r.idf)
         f = features(q["question"], r.hits, scored, r.passages) if r.hits else {}
         read = "".join(squash(p.text) for p in r.passages[:PASSAGES_READ])
+        # the answer these passages give, refused or not: does the constraint check warn on it?
+        quoted = compose_answer(r.analysed, r.passages, r.hits, idf=r.idf, floor=0.0)
+        evidence = evidence_for(quoted.citations, quoted.passages)
         rows.append(
             {
                 "id": q["id"],
@@ -216,6 +221,8 @@ def collect(engine: Engine, items: list[dict[str, Any]]) -> list[dict[str, Any]]
                 # the passages the answer reads hold a gold answer (else no answer can be right)
                 "found": any(squash(a) in read for a in q["answers"]),
                 "features": f,
+                # the kinds of mismatch the constraint check finds in that answer
+                "mismatches": [m.kind for m in mismatches(q["question"], evidence)],
             }
         )
     return rows
@@ -328,21 +335,32 @@ def main() -> None:
     out["confident_floor"] = round(max(0.5, float(np.quantile(clean, args.caveats))), 4)
     out["caveats"] = args.caveats
     print(f"llm_floor={out['llm_floor']:.4f} confident_floor={out['confident_floor']:.4f}")
-    print(f"{'check kind':22s} {'n':>5s} {'refused':>8s} {'caveated':>9s} {'uncertain':>10s}")
+    print(
+        f"{'check kind':22s} {'n':>5s} {'refused':>8s} {'caveated':>9s} {'uncertain':>10s} "
+        f"{'mismatch':>9s} {'refused/caveated/mismatch':>26s}"
+    )
     check_rows = [r for r in rows if r["split"] == "check"]
     for kind in sorted({r["kind"] for r in check_rows}):
         of_kind = [r for r in check_rows if r["kind"] == kind]
         if of_kind[0]["label"]:
             of_kind = [r for r in of_kind if r.get("found", True)]
         ps = np.array([conf.get(r["id"], 0.0) for r in of_kind])
+        warned = np.array([bool(r.get("mismatches")) for r in of_kind])
         refused = float((ps < 0.5).mean())
         caveated = float(((ps >= 0.5) & (ps < out["confident_floor"])).mean())
         band = float(((ps >= out["llm_floor"]) & (ps < 0.5)).mean())
-        print(f"{kind:22s} {len(ps):5d} {refused:8.3f} {caveated:9.3f} {band:10.3f}")
+        # answered (at or above the refusal floor) with a constraint_mismatch warning
+        mismatch = float(((ps >= 0.5) & warned).mean())
+        flagged = float(((ps < out["confident_floor"]) | warned).mean())
+        print(
+            f"{kind:22s} {len(ps):5d} {refused:8.3f} {caveated:9.3f} {band:10.3f} "
+            f"{mismatch:9.3f} {flagged:26.3f}"
+        )
         out.setdefault("check", {})[kind] = {
             "n": len(ps),
             "refused": round(refused, 4),
             "caveated": round(caveated, 4),
+            "mismatch": round(mismatch, 4),
         }
     if args.write:
         CALIBRATION_FILE.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

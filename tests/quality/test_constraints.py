@@ -14,7 +14,9 @@ from rag.answer.constraints import (
     extract_quantities,
     extract_years,
     mismatches,
+    unstated,
 )
+from rag.retrieve.crosslingual import name_kind
 from rag.types import Answer, Citation, Passage
 
 
@@ -31,6 +33,9 @@ from rag.types import Answer, Citation, Passage
         ("2018年以来", [(2018, OPEN_END)]),
         ("2023.5亿元", []),  # a quantity, not a year
         ("2023项标准", []),
+        ("2000多家企业", []),
+        ("2024上海与全国城市区域联动指数", [(2024, 2024)]),  # a title's year without 年
+        ("in 2023 the park", [(2023, 2023)]),
         ("1500家企业", []),
         ("80年代", []),
     ],
@@ -59,6 +64,13 @@ def test_quantities() -> None:
     assert ("百亿元", "money", 1e10) in found
     assert ("1.29万亿元", "money", 1.29e12) in found
     assert extract_quantities("这是一个重要项目") == ()  # 一个 is an article
+    # approximations between the number and its unit
+    assert [(q.value, q.dimension) for q in extract_quantities("集聚了 90 余家企业，5万余人")] == [
+        (90.0, "count:家"),
+        (5e4, "count:人"),
+    ]
+    assert [q.dimension for q in extract_quantities("缩短24小时，3个月")] == ["duration"] * 2
+    assert extract_quantities("开往哪两个邻国") == ()  # asked, not stated
     assert [q.dimension for q in extract_quantities("1.5 billion yuan")] == ["money"]
 
 
@@ -69,6 +81,8 @@ def test_quantities() -> None:
         ("营收突破了多少亿元？", "money"),
         ("金山园有多少平方公里？", "area"),
         ("How many square kilometres is the park?", "area"),
+        ("通关时间能缩短多少小时？", "duration"),
+        ("How many hours does a test take?", "duration"),
         ("碳谷的税收是多少？", None),
     ],
 )
@@ -81,6 +95,26 @@ def test_places_and_superlatives() -> None:
     assert "上海" in "".join(c.places) and "浙江" in c.places
     assert c.superlatives == {"max"}
     assert extract("第二大港口").later_rank
+
+
+def test_places_follow_the_dictionary_over_the_tagger() -> None:
+    # jieba tags 东西 and 大都市 as places, 嘉兴 as a person and 珠三角 as another proper noun;
+    # CC-CEDICT glosses the first two as common words and the others as places
+    assert extract("做出来的东西在顶级大都市卖").places == ()
+    assert extract("嘉兴与上海两地").places == ("嘉兴", "上海")
+    assert extract("珠三角的企业").places == ("珠三角",)
+
+
+def test_a_stated_count_is_held_without_its_classifier() -> None:
+    # 九个城市 asked, 九城市 written
+    assert (
+        unstated("九个城市的外资涨了多少？", "九城市利用外资增长54.5%。", "")["quantity_unstated"]
+        == 0.0
+    )
+    assert (
+        unstated("八个城市的外资涨了多少？", "九城市利用外资增长54.5%。", "")["quantity_unstated"]
+        == 1.0
+    )
 
 
 def ev(quote: str, before: str = "", title: str = "") -> Evidence:
@@ -122,10 +156,16 @@ def test_one_supporting_quote_is_enough() -> None:
     assert kinds("2024年的税收？", ev("2023年税收43亿元。"), ev("2024年税收50亿元。")) == []
 
 
-def test_place_mismatch_only_when_absent_from_the_passage() -> None:
+def test_place_mismatch_when_absent_near_the_quote() -> None:
     quote = "杭州的人形机器人企业有200家。"
     assert kinds("南京的人形机器人企业有多少家？", ev(quote)) == ["place"]
     assert kinds("南京的人形机器人企业有多少家？", ev(quote, before="南京、杭州两地。")) == []
+    assert kinds("南京的人形机器人企业有多少家？", ev(quote, title="南京观察")) == []
+    # named in the passage, but not in the sentence before the quote: the quote is 杭州's figure
+    before = "南京的企业很多。两地各有特色。"
+    assert kinds("南京的人形机器人企业有多少家？", ev(quote, before=before)) == ["place"]
+    # a place within the asked one is not another place
+    assert kinds("张江科学城有多少家企业？", ev("张江的企业有200家。")) == []
     assert kinds("杭州市的人形机器人企业有多少家？", ev(quote)) == []  # 市 ignored
     # an English question cannot name a Chinese place: places are not compared
     assert kinds("How many robot companies does Nanjing have?", ev(quote)) == []
@@ -136,7 +176,16 @@ def test_unit_mismatch() -> None:
     assert kinds("相关企业有多少家？", ev("相关企业超过200家，占全国28.3%。")) == []
     assert kinds("相关企业有多少个？", ev("相关企业超过200家。")) == []  # 个 counts anything
     assert kinds("园区有多少平方公里？", ev("园区占地3000亩。")) == []  # both areas
-    assert kinds("相关企业有多少家？", ev("相关企业正在集聚。")) == []  # no quantity at all
+    # no quantity at all: the asked one is absent
+    assert kinds("相关企业有多少家？", ev("相关企业正在集聚。")) == ["absent"]
+
+
+def test_a_figure_or_rank_asked_and_none_quoted() -> None:
+    assert "absent" in kinds("联盟有多少成员？", ev("零售商在 2023 年成立了买家联盟。"))
+    assert kinds("联盟有多少成员？", ev("联盟已有30多个成员。")) == []
+    assert kinds("联盟叫什么？", ev("零售商在 2023 年成立了买家联盟。")) == []  # no figure asked
+    assert "absent" in kinds("企业数量在全国排第几？", ev("上海226家企业中有84家在奉贤。"))
+    assert kinds("企业数量在全国排第几？", ev("企业数量居全国第二位。")) == []
 
 
 def test_stated_quantity_mismatch() -> None:
@@ -184,3 +233,25 @@ def test_a_later_rank_counts_only_against_the_same_ranked_thing() -> None:
     assert kinds("第一届比赛在哪里举行？", ev("第二届比赛在新加坡举行。")) == ["superlative"]
     # an English question does not say what it ranks
     assert kinds("Where was the first season held?", ev("第三场半决赛在新加坡举行。")) == []
+
+
+def test_an_asked_attribute_the_quote_never_mentions() -> None:
+    # 女性 asked; the quote gives all young renters
+    quote = "2024年20-30岁沪上租房青年为7.6万人。"
+    assert "attribute" in kinds("2024年沪上租房青年中女性有多少人？", ev(quote))
+    assert "attribute" not in kinds("2024年沪上租房青年有多少人？", ev(quote))
+    # the attribute named by the sentence before the quote, or one of its characters
+    assert kinds("联合体有多少家成员？", ev("共有30家。", before="联合体的成员如下。")) == []
+    assert "attribute" not in kinds("联盟的成员单位有多少家？", ev("联盟成员达30家。"))
+    # words that only say what kind of answer is wanted (什么时候, 面积) are no attribute
+    assert kinds("协议是在什么时候签署的？", ev("协议于2017年7月签署。")) == []
+    assert kinds("平湖园面积是多少？", ev("平湖园4.7平方公里。")) == []
+    # English questions are not compared word by word
+    assert "attribute" not in kinds("How many women rent in Shanghai?", ev(quote))
+
+
+def test_name_kinds_come_from_the_dictionary() -> None:
+    assert name_kind("嘉兴") == "place"
+    assert name_kind("中国") == "name"
+    assert name_kind("东西") == "common"
+    assert name_kind("张江集团") is None
