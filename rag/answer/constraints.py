@@ -232,6 +232,9 @@ _LATER_RANK = re.compile(
     r"|\b(?:second|third|fourth|fifth)\b",
     re.I,
 )
+# A top rank stated without a superlative word (居全国首位), and a question asking which one
+_TOP_RANK = re.compile(r"最|首位|榜首|居首|冠军|top\s*\d*\b|\bleading\b", re.I)  # 最受欢迎, TOP5
+_WHICH = re.compile(r"哪|什么|谁|\b(?:which|what|who)\b", re.I)
 # What a question's first or largest ranks: 大 in 最大, 届 in 第一届, 家 in 首家
 _RANKED = re.compile(r"(?:最|第\s*一|首)\s*([\u3400-\u9fff])")
 
@@ -707,10 +710,12 @@ def _check_superlatives(
     if not q.superlatives:
         return None
     conflicting: list[str] = []
+    ranked_any = False  # some quote states a superlative or a top rank at all
     for ev in evidence:
         groups, later = extract_superlatives(ev.quote)
         if groups & q.superlatives:
             return None
+        ranked_any |= bool(groups) or _TOP_RANK.search(ev.quote) is not None
         opposite = {_OPPOSITE[g] for g in q.superlatives} & groups
         if opposite:
             conflicting += [
@@ -723,11 +728,15 @@ def _check_superlatives(
             conflicting += [
                 m.group(0) for m in _LATER_RANK.finditer(ev.quote) if m.group(1) in ranked
             ]
-    if not conflicting:
-        return None
     asked = [
         m.group(0) for g in sorted(q.superlatives) for m in _SUPERLATIVE_RE[g].finditer(question)
     ]
+    if not conflicting:
+        # 哪一个…最高: the quotes must single one out; an aggregate (55个园区…近110亿元) does not
+        # (largest and smallest only: 第一届, 首次 name the subject more often than they ask)
+        if q.superlatives & {"max", "min"} and _WHICH.search(question) and not ranked_any:
+            return Mismatch("absent", "、".join(dict.fromkeys(asked)), "")
+        return None
     return Mismatch(
         "superlative", "、".join(dict.fromkeys(asked)), "、".join(dict.fromkeys(conflicting))
     )

@@ -200,6 +200,12 @@ def test_superlative_mismatch() -> None:
     ]
     assert kinds("长三角最大的港口是哪个？", ev("上海港是长三角最大的港口。")) == []
     assert kinds("吞吐量最低的是哪个港口？", ev("上海港吞吐量最高。")) == ["superlative"]
+    # which one is largest, and the quote singles none out: an aggregate is no answer
+    q = "55个园区中哪一个土地产出最高？"
+    assert kinds(q, ev("55个园区每平方公里土地产出近110亿元。")) == ["absent"]
+    assert kinds(q, ev("张江园区土地产出居首位。")) == []
+    # a superlative that only describes the subject asks nothing
+    assert kinds("园区最大的企业营收是多少？", ev("该企业营收50亿元。")) == []
 
 
 def _answer(question: str, quote: str) -> Answer:
