@@ -25,6 +25,11 @@ def test_answers_dev_is_sound() -> None:
     assert check(rows, corpus) == []
 
 
+def test_answers_fresh_is_sound() -> None:
+    rows, corpus = load(checker.FRESH)
+    assert check(rows, corpus, checker.FRESH_MINIMUM) == []
+
+
 def test_answers_dev_loads_for_the_evaluator() -> None:
     questions = load_questions(DEFAULT)
     kinds = {q.kind for q in questions}
