@@ -14,8 +14,10 @@ its passage's retrieval score and rank.
 
 A linear score over these features, turned into a probability over the candidates by a softmax,
 is fitted, not hand-weighted: `python benchmarks/train_selector.py --write` fits it with a listwise
-(softmax) loss on CMRC 2018 questions (a sentence is positive when it holds a gold answer) and
-writes `select.json` beside this file. The dev sets are never used.
+(softmax) loss, minimised to convergence (L-BFGS), on the CMRC 2018 trial questions and 120 English
+versions of them (a sentence is positive when it holds a gold answer) and writes `select.json`
+beside this file; it reports held-out accuracy on paraphrased versions of the questions too. The
+dev sets are never used.
 """
 
 from __future__ import annotations
