@@ -9,7 +9,9 @@ _NUMBER_Q = re.compile(
     re.I,
 )
 _TIME_Q = re.compile(
-    r"什么时候|何时|哪一?年|哪一?天|几月|时间范围|哪几年|when\b|what year|which year", re.I
+    r"什么时候|何时|哪一?年|哪一?天|几月|哪个月|几点|时间范围|哪几年"
+    r"|when\b|what (?:year|time|date|month)|which (?:year|month|day)",
+    re.I,
 )
 _WHO_Q = re.compile(
     r"谁|哪位|哪些(单位|部门|机构|企业|人)|由哪|who\b|which (organi[sz]ations?|companies|agencies)",

@@ -1,0 +1,32 @@
+"""What kind of answer a question wants (`rag.answer.qtype`): the selector and the answerability
+model read it, the constraint check too."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.qtype import answer_type, type_match
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("张江机器人谷集聚了多少家企业？", "number"),
+        ("协议是什么时候签署的？", "time"),
+        ("方案是哪个月发布的？", "time"),
+        ("At what time did the first freight train depart?", "time"),
+        ("What date was the plan issued?", "time"),
+        ("When did the corridor open?", "time"),
+        ("Who wrote the proposal?", "who"),
+        ("园区在哪里？", "place"),
+        ("这种模式叫什么？", "other"),
+    ],
+)
+def test_answer_type(question: str, kind: str) -> None:
+    assert answer_type(question) == kind
+
+
+def test_type_match_reads_times_and_numbers() -> None:
+    assert type_match("time", "11月8日下午3时25分，班列首发。") == 1.0
+    assert type_match("time", "班列首发意味着新阶段。") == 0.0
+    assert type_match("number", "集聚了90余家企业。") == 1.0
