@@ -1,6 +1,6 @@
-"""Quality guard for issue 13: the held-out answers set and the own held-out set on the bundled
-corpus must not fall below the figures measured when the answerability model was refitted for
-graded answers (confident, `low_confidence` caveat, refused).
+"""Quality guard for issue 13: the held-out answers sets (answers_dev, answers_fresh) and the own
+held-out set on the bundled corpus must not fall below the figures last measured (each test's
+comment) for the graded answers (confident, caveated, refused).
 
 Real embedder, the shipped corpus. The thresholds sit a little below the measured figures (see
 docs/quality.md): they guard against regressions and were not fitted to; nothing is fitted on
@@ -34,37 +34,53 @@ def own(corpus_engine: Engine) -> dict[str, dict]:
     return _report(corpus_engine, "own_dev_qa.jsonl")
 
 
+@pytest.fixture(scope="module")
+def fresh(corpus_engine: Engine) -> dict[str, dict]:
+    return _report(corpus_engine, "answers_fresh.jsonl")
+
+
 def test_english_questions_are_answered(answers: dict[str, dict]) -> None:
-    # measured: hit@5 0.953, answer-contains 0.767, false abstention 0.023, caveated 0.302
+    # measured: hit@5 0.953, answer-contains 0.814, false abstention 0.000, caveated 0.302
     assert answers["english"]["hit@5"] >= 0.93
-    assert answers["english"]["answer_contains"] >= 0.75
+    assert answers["english"]["answer_contains"] >= 0.77
     assert answers["english"]["false_abstention"] <= 0.05
     assert answers["english"]["caveated"] <= 0.37
 
 
 def test_paraphrases_are_answered(answers: dict[str, dict]) -> None:
-    # measured: hit@5 0.906, answer-contains 0.562, false abstention 0.219, caveated 0.750
-    # (before the graded answers: 0.188 and 0.812)
+    # measured: hit@5 0.906, answer-contains 0.719, false abstention 0.031, caveated 0.938
+    # (before the graded answers: 0.188 and 0.812; before the constraint signals were corrected,
+    # 九个城市 held by 九城市, 东西 no place: 0.562 and 0.219)
     assert answers["paraphrase"]["hit@5"] >= 0.87
-    assert answers["paraphrase"]["answer_contains"] >= 0.50
-    assert answers["paraphrase"]["false_abstention"] <= 0.28
+    assert answers["paraphrase"]["answer_contains"] >= 0.65
+    assert answers["paraphrase"]["false_abstention"] <= 0.10
 
 
 def test_near_topic_questions_are_refused_or_caveated(answers: dict[str, dict]) -> None:
-    # measured: refused 0.500, refused or caveated 0.656 (before the graded answers: 0.031,
-    # 0.531; before the selector was fitted to convergence: 0.469, 0.625)
-    assert answers["near_topic"]["abstention"] >= 0.40
-    assert answers["near_topic"]["refused_or_caveated"] >= 0.56
+    # measured: refused 0.531, refused or caveated 0.938 (before the graded answers: 0.031,
+    # 0.531; before the constraint check read places near the quote, durations, absent figures
+    # and asked attributes: 0.469, 0.625)
+    assert answers["near_topic"]["abstention"] >= 0.45
+    assert answers["near_topic"]["refused_or_caveated"] >= 0.85
     assert answers["non_question"]["refused_unquoted"] == 1.0
 
 
 def test_own_held_out_set_does_not_regress(own: dict[str, dict]) -> None:
-    # measured: hit@5 1.000, answer-contains 0.920, false abstention 0.020, caveated 0.060
-    # (before the selector was fitted to convergence: 0.000, 0.080);
-    # unanswerable: refused 2/10, refused or caveated 5/10
+    # measured: hit@5 1.000, answer-contains 0.920, false abstention 0.020, caveated 0.060;
+    # unanswerable: refused 2/10, refused or caveated 6/10
     assert own["overall"]["hit@5"] >= 0.97
     assert own["overall"]["answer_contains"] >= 0.88
     assert own["overall"]["false_abstention"] <= 0.04
     assert own["overall"]["caveated"] <= 0.14
     assert own["unanswerable"]["abstention"] >= 0.2
-    assert own["unanswerable"]["refused_or_caveated"] >= 0.4
+    assert own["unanswerable"]["refused_or_caveated"] >= 0.5
+
+
+def test_fresh_set_written_blind(fresh: dict[str, dict]) -> None:
+    # answers_fresh.jsonl was written after the answer code, by someone who had not read it;
+    # measured: English answer-contains 0.800, paraphrase 0.750 with 0.200 refused, near-topic
+    # refused or caveated 0.720
+    assert fresh["english"]["answer_contains"] >= 0.73
+    assert fresh["paraphrase"]["answer_contains"] >= 0.65
+    assert fresh["paraphrase"]["false_abstention"] <= 0.25
+    assert fresh["near_topic"]["refused_or_caveated"] >= 0.64
