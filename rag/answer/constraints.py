@@ -272,7 +272,8 @@ class Constraints:
 class Mismatch:
     """One asked value the evidence does not hold, and what it holds instead."""
 
-    kind: str  # year, place, unit, quantity, superlative, absent (no figure or rank at all)
+    # year, place, unit, quantity, superlative, attribute, absent (no figure, rank or superlative)
+    kind: str
     asked: str
     found: str
 
@@ -566,7 +567,7 @@ def _check_places(q: Constraints, evidence: Sequence[Evidence]) -> Mismatch | No
     # The scope of a place is the quote, the sentence before it and the title (该区… after a
     # sentence naming 松江区): an asked place outside it while the quote names another is the
     # other place's figure (江苏's asked, 浙江's quoted), even if the passage names both.
-    near = fold_long(" ".join(f"{ev.title} {_previous_sentence(ev)} {ev.quote}" for ev in evidence))
+    near = _near(evidence)
     missing = [p for p in q.places if p not in near]
     if not missing:
         return None
@@ -590,9 +591,7 @@ def _check_places_en(question: str, evidence: Sequence[Evidence]) -> Mismatch | 
     asked = {w.lower() for w in _CAPITALISED.findall(question) if place_spelled(w)}
     if not asked:
         return None
-    near = "".join(
-        spelled(fold_long(f"{ev.title} {_previous_sentence(ev)} {ev.quote}")) for ev in evidence
-    )
+    near = spelled(_near(evidence))
     missing = [w for w in asked if w not in near]
     if not missing:
         return None
@@ -609,9 +608,15 @@ def _check_places_en(question: str, evidence: Sequence[Evidence]) -> Mismatch | 
     )
 
 
-def _previous_sentence(ev: Evidence) -> str:
-    spans = sentence_spans(ev.preceding)
-    return ev.preceding[spans[-1][0] : spans[-1][1]] if spans else ""
+def _near(evidence: Sequence[Evidence]) -> str:
+    """What a quote's subject is named by (folded): its title, the sentence before it and the
+    quote itself (该区… after a sentence naming 松江区)."""
+    parts = []
+    for ev in evidence:
+        spans = sentence_spans(ev.preceding)
+        before = ev.preceding[spans[-1][0] : spans[-1][1]] if spans else ""
+        parts.append(f"{ev.title} {before} {ev.quote}")
+    return fold_long(" ".join(parts))
 
 
 def _check_unit(question: str, evidence: Sequence[Evidence], zh: bool) -> Mismatch | None:
@@ -727,7 +732,7 @@ def _check_attribute(question: str, evidence: Sequence[Evidence]) -> Mismatch | 
     attribute = asked_attribute(question)
     if attribute is None:
         return None
-    near = fold_long(" ".join(f"{ev.title} {_previous_sentence(ev)} {ev.quote}" for ev in evidence))
+    near = _near(evidence)
     if any(c in near for c in attribute):
         return None
     return Mismatch("attribute", attribute, "")
