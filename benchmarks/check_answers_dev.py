@@ -34,7 +34,9 @@ CONSTRAINTS = {"year", "place", "org", "quantity", "superlative", "other"}
 MINIMUM = {"english": 35, "paraphrase": 25, "near_topic": 25, "non_question": 8}
 FRESH = ROOT / "benchmarks" / "data" / "answers_fresh.jsonl"
 # answers_fresh.jsonl: a second set, written later by someone who had not seen the answer code
-FRESH_MINIMUM = {"english": 15, "paraphrase": 20, "near_topic": 25}
+# (one of its 25 near-topic questions was dropped: its document answers it, 12万平方米 of 建筑面积
+# in the sentence after the one naming the building, which the `absent` check cannot see)
+FRESH_MINIMUM = {"english": 15, "paraphrase": 20, "near_topic": 24}
 SHARED_RUN = 4  # a paraphrase may share shorter runs (function words, numbers) with its sentence
 
 _WS = re.compile(r"\s+")

@@ -50,10 +50,18 @@ from dataclasses import dataclass
 
 import jieba.posseg
 
+from rag.answer.implied import implied_unit
 from rag.answer.qtype import answer_type, is_chinese
 from rag.index.tokenize import fold_long
 from rag.ingest.split import sentence_spans
-from rag.retrieve.crosslingual import name_kind, place_spelled, spelled
+from rag.retrieve.crosslingual import (
+    glossary,
+    name_kind,
+    place_names,
+    place_spelled,
+    spelled,
+    within,
+)
 from rag.types import Answer, Citation, Passage, Warning_
 
 CODE = "constraint_mismatch"
@@ -88,6 +96,7 @@ _UNITS: dict[str, tuple[str, float]] = {
     "元": ("money", 1.0),
     "人民币": ("money", 1.0),
     "美元": ("usd", 1.0),
+    "欧元": ("eur", 1.0),
     "%": ("percent", 1.0),
     "％": ("percent", 1.0),
     "个百分点": ("percent", 1.0),
@@ -98,6 +107,9 @@ _UNITS: dict[str, tuple[str, float]] = {
     "亩": ("area", 666.67),
     "公里": ("length", 1e3),
     "千米": ("length", 1e3),
+    "米": ("length", 1.0),
+    "厘米": ("length", 0.01),
+    "毫米": ("length", 1e-3),
     "吨": ("mass", 1e3),
     "公斤": ("mass", 1.0),
     "千克": ("mass", 1.0),
@@ -139,10 +151,14 @@ _CLASSIFIERS = [
     "支",
     "款",
 ]
+# classifiers that count the same things: persons (五千名专家 answers 多少人), items of a list or
+# a register (37项措施 answers 多少条, 12项专利 多少件)
+_CLASSIFIER_CLASSES = (frozenset(["人", "名", "位", "人次"]), frozenset(["项", "条", "款", "件"]))
 _EN_UNITS: dict[str, tuple[str, float]] = {
     "yuan": ("money", 1.0),
     "rmb": ("money", 1.0),
     "dollars": ("usd", 1.0),
+    "euros": ("eur", 1.0),
     "percent": ("percent", 1.0),
     "per cent": ("percent", 1.0),
     "percentage points": ("percent", 1.0),
@@ -157,6 +173,10 @@ _EN_UNITS: dict[str, tuple[str, float]] = {
     "kilometres": ("length", 1e3),
     "kilometers": ("length", 1e3),
     "km": ("length", 1e3),
+    "metres": ("length", 1.0),
+    "meters": ("length", 1.0),
+    "centimetres": ("length", 0.01),
+    "centimeters": ("length", 0.01),
     "tons": ("mass", 1e3),
     "tonnes": ("mass", 1e3),
     "times": ("multiple", 1.0),
@@ -196,6 +216,12 @@ _HAS_RANK = re.compile(
 )
 _ASKING = ("哪", "几")  # a numeral after these is asked (哪两个), not stated
 _CAPITALISED = re.compile(r"\b[A-Z][a-z]{2,}\b")  # a name in an English question
+_WORD_EN = re.compile(r"[A-Za-z]+")  # Shanghai's: Shanghai, s; Shanghai-Nantong: two
+# capitalised English words CC-CEDICT glosses as names that name no entity (September → 九月)
+_CALENDAR = re.compile(
+    r"January|February|March|April|May|June|July|August|September|October|November|December"
+    r"|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+)
 _ASK_WORD = re.compile(r"多少|几|什么|哪|谁|何|怎样|如何")
 _COUNT_WORD = re.compile(r"多少|几")
 _NOUN_FLAGS = frozenset(["n", "vn", "an", "nl"])  # common nouns: what is asked, not who
@@ -399,6 +425,21 @@ def _quantity(value: float, scale: str | None, unit: str | None, text: str) -> Q
     return Quantity(value, f"count:{unit}", text)
 
 
+def wanted_unit(question: str) -> str | None:
+    """The dimension a question wants its answer in: the unit it names (`asked_unit`), else the
+    one its asked attribute implies (总投资多少 → money: `rag.answer.implied`)."""
+    return asked_unit(question) or implied_unit(question)
+
+
+def holds_unit(dimension: str, text: str) -> bool:
+    """`text` states a quantity in a unit compatible with `dimension` (a scale word alone, 2.3亿,
+    does not count: it fits every unit)."""
+    return any(
+        x.dimension != "bare" and _compatible(dimension, x.dimension)
+        for x in extract_quantities(text)
+    )
+
+
 def asked_unit(question: str) -> str | None:
     """The dimension of the unit a question asks its answer in (多少家 → `count:家`), or None."""
     m = _ASKED_ZH.search(question)
@@ -523,6 +564,8 @@ def _compatible(asked: str, found: str) -> bool:
         return True
     if asked.startswith("count:") and found.startswith("count:"):
         a, f = asked[6:], found[6:]
+        if any(a in c and f in c for c in _CLASSIFIER_CLASSES):
+            return True
         return "个" in (a, f) or a.startswith(f) or f.startswith(a)  # 人 ~ 人次
     return False
 
@@ -568,7 +611,7 @@ def _check_places(q: Constraints, evidence: Sequence[Evidence]) -> Mismatch | No
     # sentence naming 松江区): an asked place outside it while the quote names another is the
     # other place's figure (江苏's asked, 浙江's quoted), even if the passage names both.
     near = _near(evidence)
-    missing = [p for p in q.places if p not in near]
+    missing = _not_within([p for p in q.places if p not in near], near)
     if not missing:
         return None
     others: list[str] = []
@@ -583,16 +626,57 @@ def _check_places(q: Constraints, evidence: Sequence[Evidence]) -> Mismatch | No
     return Mismatch("place", "、".join(missing), "、".join(dict.fromkeys(others)))
 
 
+def _whole(evidence: Sequence[Evidence]) -> str:
+    """The quotes' passages and titles, folded."""
+    return fold_long(" ".join(f"{ev.title} {ev.passage_text}" for ev in evidence))
+
+
+def english_names(question: str) -> dict[str, tuple[str, ...]]:
+    """The names an English question states that CC-CEDICT knows, lower case → the Chinese
+    headwords they stand for: a capitalised word it spells a place for (`Jiaxing` → 嘉兴), or
+    one standing alone (not in a run of capitalised words: Robot Valley, Chen Hao) that it
+    glosses as a name (`Huawei` → 华为)."""
+    words = _WORD_EN.findall(question)
+    out: dict[str, tuple[str, ...]] = {}
+    for i, w in enumerate(words):
+        if not _CAPITALISED.fullmatch(w):
+            continue
+        if place_spelled(w):
+            if not _GENERIC_PLACES.intersection(place_spelled(w)):
+                out[w.lower()] = place_spelled(w)
+            continue
+        alone = not any(
+            0 < j < len(words) and words[j][:1].isupper() for j in (i - 1, i + 1)
+        )  # the question's first word (Which Huawei…) is no part of a name
+        if i > 0 and alone and not _CALENDAR.fullmatch(w):
+            heads = tuple(h for h in glossary().get(w.lower(), ()) if name_kind(h) == "name")
+            if heads and not _GENERIC_PLACES.intersection(heads):  # China
+                out[w.lower()] = heads
+    return out
+
+
 def _check_places_en(question: str, evidence: Sequence[Evidence]) -> Mismatch | None:
-    """`_check_places` for an English question: its places are the capitalised words CC-CEDICT
-    spells a Chinese place for (`Jiaxing` → 嘉兴). One is missing when the pinyin of the quote,
-    the sentence before it and the title never spells it (洋山港 spells Yangshan, a name no
-    dictionary tags), and the quote names another place (its pinyin not an asked word's)."""
-    asked = {w.lower() for w in _CAPITALISED.findall(question) if place_spelled(w)}
+    """`_check_places` for an English question, over its `english_names`. One is missing when
+    the quote, the sentence before it and the title name none of its headwords and their pinyin
+    never spells it (洋山港 spells Yangshan, a name no dictionary tags), and the quote names
+    another place (its pinyin not an asked word's), or, for a name that is no place, the quotes'
+    passages do not name it either."""
+    asked = english_names(question)
     if not asked:
         return None
-    near = spelled(_near(evidence))
-    missing = [w for w in asked if w not in near]
+
+    def held(text: str) -> list[str]:
+        pinyin = spelled(text)
+        inside = [within(x) for x in extract_places(text)]
+        return [
+            w
+            for w, heads in asked.items()
+            if w not in pinyin
+            and not any(h in text for h in heads)
+            and not any(w in x for x in inside)
+        ]
+
+    missing = held(_near(evidence))
     if not missing:
         return None
     others = [
@@ -601,11 +685,25 @@ def _check_places_en(question: str, evidence: Sequence[Evidence]) -> Mismatch | 
         for p in extract_places(ev.quote)
         if not any(w in spelled(p) or spelled(p) in w for w in asked)  # 上海浦东, Pudong
     ]
-    if not others:
-        return None
-    return Mismatch(
-        "place", ", ".join(w.title() for w in sorted(missing)), "、".join(dict.fromkeys(others))
-    )
+    if others:
+        return Mismatch(
+            "place", ", ".join(w.title() for w in sorted(missing)), "、".join(dict.fromkeys(others))
+        )
+    # no other place quoted, and a name that is no place (Huawei) is not even in the quotes'
+    # passages: they are about something else (a place may contain them: Pudong, 张江)
+    unnamed = [w for w in held(_whole(evidence)) if w in missing and not place_spelled(w)]
+    return Mismatch("place", ", ".join(w.title() for w in sorted(unnamed)), "") if unnamed else None
+
+
+def _not_within(asked: list[str], text: str) -> list[str]:
+    """The `asked` places (Chinese) that no place `text` names lies in, as CC-CEDICT tells
+    (浙江 asked, 嘉善 named: "Jiashan county in Jiaxing, Zhejiang"; 荷兰 "Holland/the
+    Netherlands", 鹿特丹 "port city in the Netherlands"): a quote about a county answers a
+    question about its province."""
+    if not asked:
+        return asked
+    inside = [within(x) for x in extract_places(text)]
+    return [p for p in asked if not any(place_names(p) & held for held in inside)]
 
 
 def _near(evidence: Sequence[Evidence]) -> str:
@@ -620,7 +718,7 @@ def _near(evidence: Sequence[Evidence]) -> str:
 
 
 def _check_unit(question: str, evidence: Sequence[Evidence], zh: bool) -> Mismatch | None:
-    asked = asked_unit(question)
+    asked = wanted_unit(question)
     if asked is None:
         return None
     found: list[Quantity] = []
@@ -638,6 +736,7 @@ def _dimension_text(dim: str, zh: bool) -> str:
     names_zh = {
         "money": "金额（元）",
         "usd": "美元金额",
+        "eur": "欧元金额",
         "percent": "百分比",
         "area": "面积",
         "length": "长度",
@@ -648,6 +747,7 @@ def _dimension_text(dim: str, zh: bool) -> str:
     names_en = {
         "money": "an amount of money",
         "usd": "an amount in dollars",
+        "eur": "an amount in euros",
         "percent": "a percentage",
         "area": "an area",
         "length": "a length",
@@ -655,6 +755,8 @@ def _dimension_text(dim: str, zh: bool) -> str:
         "multiple": "a multiple",
         "duration": "a duration",
     }
+    if dim == "count:人":
+        return "人数" if zh else "a number of people"
     if dim.startswith("count:"):
         return f"以“{dim[6:]}”计的数量" if zh else f"a count of '{dim[6:]}'"
     return (names_zh if zh else names_en).get(dim, dim)
@@ -692,7 +794,7 @@ def _check_absent(question: str, evidence: Sequence[Evidence], zh: bool) -> Mism
         if any(_HAS_RANK.search(ev.quote) for ev in evidence):
             return None
         return Mismatch("absent", "名次" if zh else "a rank", "")
-    if answer_type(question) != "number" or asked_unit(question) is not None:
+    if answer_type(question) != "number" or wanted_unit(question) is not None:
         return None  # no figure asked, or one in a unit, which `_check_unit` checks
     if any(numbers(ev.quote) for ev in evidence):
         return None
@@ -805,7 +907,7 @@ def message(found: Sequence[Mismatch], zh: bool) -> str:
                 parts.append(f"问题问的是{m.asked}，文档给出的是{m.found}")
             elif m.kind == "absent":
                 parts.append(f"问题问的是{m.asked}，引用的原文没有给出")
-            elif m.kind == "attribute":
+            elif m.kind == "attribute" or (m.kind == "place" and not m.found):
                 parts.append(f"问题问的是“{m.asked}”，引用的原文没有提到")
             else:
                 parts.append(f"问题说的是“{m.asked}”，文档给出的是“{m.found}”")
@@ -817,6 +919,8 @@ def message(found: Sequence[Mismatch], zh: bool) -> str:
             parts.append(f"the question asks for {m.asked}; the documents give {m.found}")
         elif m.kind == "absent":
             parts.append(f"the question asks for {m.asked}; the quoted text gives none")
+        elif m.kind == "place" and not m.found:
+            parts.append(f"the question is about {m.asked}; the quoted text does not name it")
         else:
             parts.append(f"the question says '{m.asked}'; the documents say '{m.found}'")
     text = ("；" if zh else "; ").join(parts)
@@ -865,12 +969,13 @@ def unstated(question: str, context: str, sentence: str) -> dict[str, float]:
             out["year_unstated"] = 0.5 if relative else 1.0
     if q.places:
         folded = fold_long(context)
-        out["name_unstated"] = sum(p not in folded for p in q.places) / len(q.places)
+        absent = _not_within([p for p in q.places if p not in folded], folded)
+        out["name_unstated"] = len(absent) / len(q.places)
     stated = [x for x in q.quantities if x.dimension != "bare"]
     if stated:
         held, values = extract_quantities(context), numbers(context)
         out["quantity_unstated"] = sum(not _held(x, held, values) for x in stated) / len(stated)
-    unit = asked_unit(question)
+    unit = wanted_unit(question)
     if unit is not None:
         found = extract_quantities(sentence)
         if found and not any(_compatible(unit, x.dimension) for x in found):

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from rag.answer.constraints import holds_unit, wanted_unit
 from rag.answer.qtype import answer_type, type_match
 from rag.index.tokenize import bigram_share, bigrams, content_chars, fold, strip_question_words
 from rag.retrieve.hybrid import Hit, Query
@@ -45,6 +46,7 @@ FEATURES = (
     "bigrams",
     "focus_characters",
     "type_match",
+    "unit_match",
     "novelty",
     "log_length",
     "passage_score",
@@ -105,6 +107,7 @@ def features(
     q_chars = set(content_chars(question))
     q_focus = set(content_chars(asked))
     kind = answer_type(query.text)
+    unit = wanted_unit(query.text)
     top = max((h.score for h in hits), default=1.0) or 1.0
 
     def share(weights: dict[str, float], text: str) -> float:
@@ -135,6 +138,7 @@ def features(
                     sum(c in f for c in focus_chars) / len(focus_chars) if focus_chars else 0.0
                 ),
                 "type_match": type_match(kind, s.text),
+                "unit_match": float(unit is not None and holds_unit(unit, s.text)),
                 "novelty": new / len(chars) if chars else 0.0,
                 "log_length": math.log1p(len(chars)),
                 "passage_score": hits[s.passage].score / top,

@@ -108,16 +108,61 @@ def place_spelled(word: str) -> tuple[str, ...]:
         return _parse_cedict().places.get(word.lower(), ())
 
 
+def within(word: str) -> frozenset[str]:
+    """The places (lower-case pinyin) CC-CEDICT puts the place `word` in, and those they are in
+    (嘉善 "Jiashan county in Jiaxing, Zhejiang" → jiaxing, zhejiang; 青浦 → shanghai); empty for
+    a word it does not gloss as a place (most parks and towns: 张江). Parsed with `glossary`."""
+    with _GLOSSARY_LOCK:
+        cedict = _parse_cedict()
+    out: set[str] = set()
+    todo = [word]
+    for _ in range(_CONTAINMENT_DEPTH):  # county → city → province: three levels at most
+        names = {n for w in todo for n in cedict.within.get(w, ()) if n not in out}
+        out |= names
+        # followed only where the pinyin names one place (suzhou is 苏州, 宿州 and 肃州)
+        todo = [h for n in names if len(heads := cedict.places.get(n, ())) == 1 for h in heads]
+    return frozenset(out)
+
+
+def place_names(word: str) -> frozenset[str]:
+    """The lower-case names CC-CEDICT's first entry for `word` gives it in English, with its
+    pinyin (荷兰 → holland, netherlands, helan; 浙江 → zhejiang): what `within` may call it."""
+    with _GLOSSARY_LOCK:
+        names = _parse_cedict().names.get(word, ())
+    return frozenset([*names, spelled(word)])
+
+
 _GLOSSARY_LOCK = threading.Lock()
+_CONTAINMENT_DEPTH = 3
+# the capitalised names after "in" or "of" in a place's sense: "county-level city in Jiaxing 嘉興|
+# 嘉兴[Jia1 xing1], Zhejiang", "suburban district of Shanghai", "capital of Anhui Province"
+# (up to an aside: "province in south China, abbr. 浙, capital Hangzhou" is not in Hangzhou)
+_WITHIN = re.compile(r"\b(?:in|of)\b(.*?)(?:\babbr\b|\bcapital\b|\bformerly\b|\bsee\b|;|$)")
+_CAPITAL = re.compile(r"\b[A-Z][a-z]+\b")
+# the name a sense starts with: "Zhejiang" of "Zhejiang province in south China, …, capital
+# Hangzhou", "Netherlands" of "the Netherlands"
+_LEADING = re.compile(r"(?:the\s+)?((?:[A-Z][a-z]+\s*)+)")
+# words of a name that name no particular place (Pearl River Delta is not in the Yangtze River
+# Delta; the United States and the United Kingdom are not one place)
+_LEVELS = frozenset(
+    [
+        *("province", "city", "county", "district", "prefecture", "region", "new", "river"),
+        *("delta", "lake", "mountain", "island", "port", "bay", "area", "zone", "united"),
+        *("states", "republic", "kingdom", "south", "north", "east", "west", "central"),
+    ]
+)
 
 
 @dataclass(frozen=True)
 class _Cedict:
-    """What one pass over CC-CEDICT gives (see `glossary`, `name_kind`, `place_spelled`)."""
+    """What one pass over CC-CEDICT gives (see `glossary`, `name_kind`, `place_spelled`,
+    `within`)."""
 
     glossary: dict[str, tuple[str, ...]]  # English gloss → headwords
     kinds: dict[str, str]  # headword → place, name or common
     places: dict[str, tuple[str, ...]]  # toneless pinyin → place headwords
+    within: dict[str, tuple[str, ...]]  # place headword → lower-case names of what holds it
+    names: dict[str, tuple[str, ...]]  # place or name headword → its lower-case English names
 
 
 @lru_cache(maxsize=1)
@@ -126,6 +171,8 @@ def _parse_cedict() -> _Cedict:
     out: dict[str, list[str]] = {}
     kinds: dict[str, str] = {}  # headword → `name_kind` of its first entry's first sense
     places: dict[str, list[str]] = {}  # toneless pinyin → the place headwords that read so
+    within: dict[str, tuple[str, ...]] = {}  # place headword → what its first sense puts it in
+    english: dict[str, tuple[str, ...]] = {}  # headword → the capitalised words of its senses
     with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
         for line in lines:
             m = _ENTRY.match(line.rstrip("\n"))
@@ -133,9 +180,25 @@ def _parse_cedict() -> _Cedict:
                 continue
             if m.group(2) not in kinds:
                 kinds[m.group(2)] = _kind(m.group(4).split("/")[0])
+                if kinds[m.group(2)] != "common":  # Holland/the Netherlands
+                    # one-word names only: Shanghai Jiao Tong University is not in Shanghai's
+                    # places, nor is the United States one of the united
+                    found = [
+                        lead.group(1).strip().lower()
+                        for sense in m.group(4).split("/")
+                        if (lead := _LEADING.match(_PARENS.sub("", sense).strip()))
+                        and len(lead.group(1).split()) == 1
+                    ]
+                    english[m.group(2)] = tuple(n for n in dict.fromkeys(found) if n not in _LEVELS)
                 if kinds[m.group(2)] == "place":
                     spelled = re.sub(r"[^a-z]", "", m.group(3).lower())  # "Jia1 xing1" → jiaxing
                     places.setdefault(spelled, []).append(m.group(2))
+                    held = _WITHIN.search(m.group(4).split("/")[0])
+                    if held is not None:
+                        names = [n.lower() for n in _CAPITAL.findall(held.group(1))]
+                        within[m.group(2)] = tuple(
+                            n for n in names if n != spelled and n not in _LEVELS
+                        )
             for sense in m.group(4).split("/"):
                 sense = _PARENS.sub("", sense).strip().lower()
                 if sense.startswith(_SKIP):
@@ -150,6 +213,8 @@ def _parse_cedict() -> _Cedict:
         glossary={g: tuple(h) for g, h in out.items()},
         kinds=kinds,
         places={p: tuple(h) for p, h in places.items()},
+        within=within,
+        names=english,
     )
 
 

@@ -10,13 +10,15 @@ from rag.answer.constraints import (
     Evidence,
     asked_unit,
     check_answer,
+    english_names,
     extract,
     extract_quantities,
     extract_years,
     mismatches,
     unstated,
 )
-from rag.retrieve.crosslingual import name_kind
+from rag.answer.implied import implied_unit
+from rag.retrieve.crosslingual import name_kind, within
 from rag.types import Answer, Citation, Passage
 
 
@@ -175,6 +177,85 @@ def test_place_mismatch_when_absent_near_the_quote() -> None:
     assert kinds("What did Pudong set up?", ev("上海浦东设立了基金。")) == []
     # capitalised words that spell no place (a person, a plan) are not places
     assert kinds("How much did Chen Jia raise?", ev("正序生物在上海融资3亿元。")) == []
+
+
+def test_a_place_within_the_asked_one_answers_for_it() -> None:
+    # CC-CEDICT: 嘉善 "Jiashan county in Jiaxing, Zhejiang"; 青浦 "suburban district of Shanghai"
+    quote = "嘉善的改革经验有38项。"
+    assert kinds("浙江的改革经验有多少项？", ev(quote)) == []
+    assert kinds("江苏的改革经验有多少项？", ev(quote)) == ["place"]
+    assert kinds("How many reform measures has Zhejiang tried?", ev(quote)) == []
+    assert kinds("How many reform measures has Jiangsu tried?", ev(quote)) == ["place"]
+    assert unstated("上海的园区有多少家？", "青浦园区有50家。", "")["name_unstated"] == 0.0
+    assert unstated("江苏的园区有多少家？", "青浦园区有50家。", "")["name_unstated"] == 1.0
+
+
+def test_a_foreign_place_is_held_by_its_english_names() -> None:
+    # 荷兰 "Holland/the Netherlands"; 鹿特丹 "Rotterdam, port city in the Netherlands"
+    quote = "鹿特丹港对低碳燃料船舶最多减免50万欧元。"
+    assert kinds("荷兰的港口最多减免多少欧元？", ev(quote)) == []
+    assert kinds("比利时的港口最多减免多少欧元？", ev(quote)) == ["place"]
+
+
+def test_an_english_name_the_passages_never_name() -> None:
+    names = english_names("Which Huawei projects did the Shanghai office fold in last September?")
+    assert names == {"huawei": ("华为",), "shanghai": ("上海",)}  # not September, not Which
+    assert english_names("How much did Chen Jia raise for Robot Valley?") == {}  # runs: no
+    quote = "合作办公室把上汽集团、阿里巴巴的项目纳入行动计划。"
+    assert kinds("Which Huawei projects did the office fold into the plan?", ev(quote)) == [
+        "place"
+    ]
+    assert kinds("Which Alibaba projects did the office fold into the plan?", ev(quote)) == []
+    assert kinds("Which Huawei projects did the office fold in?", ev("华为的项目纳入计划。")) == []
+    # in the passage, though not near the quote, and no other place quoted: not flagged
+    before = "华为也参加了调研。其他企业很多。"
+    passage = Evidence(quote, before + quote, "", before)
+    assert kinds("Which Huawei projects did the office fold into the plan?", passage) == []
+
+
+def test_within_reads_the_dictionary_up_the_levels() -> None:
+    assert {"jiaxing", "zhejiang"} <= within("嘉善")  # county → city → province
+    assert "hangzhou" not in within("浙江")  # "…, capital Hangzhou" is not containment
+    assert within("张江") == frozenset()  # not in the dictionary
+    assert "gansu" not in within("昆山")  # suzhou spells 苏州 and 肃州: not followed
+
+
+@pytest.mark.parametrize(
+    ("question", "unit"),
+    [
+        ("张江长三角科技城一期启动区计划总投资多少？", "money"),
+        ("平台的建设总投入是多少？", "money"),
+        ("营收每年平均增速是多少？", "percent"),  # the nearest attribute: 增速, not 营收
+        ("园区的规划面积有多大？", "area"),
+        ("园区有多少员工？", "count:人"),
+        ("境外资金比上年涨了多少？", None),  # a change: a percentage or an amount
+        ("哪个产业投资最多？", None),  # asks for a name
+        ("What was the total investment of the projects?", "money"),
+        ("What share of the companies are in the delta?", "percent"),
+        ("How many people are employed by the companies?", "count:人"),
+        ("How many major actions does the cost-cutting plan lay out?", None),
+        ("Which sector receives the largest share of funding?", None),
+        ("By how much did revenue grow?", None),
+    ],
+)
+def test_implied_unit(question: str, unit: str | None) -> None:
+    assert implied_unit(question) == unit
+
+
+def test_an_implied_unit_is_checked_as_an_asked_one() -> None:
+    quote = "启动区已确定为沪浙沿界河两岸7.1平方公里区域。"
+    assert "unit" in kinds("启动区计划总投资多少？", ev(quote))
+    assert kinds("启动区计划总投资多少？", ev("启动区总投资120亿元。")) == []
+    assert kinds("启动区的面积是多少？", ev(quote)) == []
+    staff = "平台吸引超5000名专家与200余家企业入驻。"
+    assert "unit" in kinds("平台的建设总投入是多少？", ev(staff))
+    assert kinds("How many people work on the platform?", ev(staff)) == []  # 名 counts people
+
+
+def test_classifiers_of_one_class_are_compatible() -> None:
+    assert kinds("方案列出了多少条做法？", ev("方案提出了37项具体举措。")) == []
+    assert kinds("引进了多少人？", ev("引进了8位院士。")) == []
+    assert kinds("引进了多少人？", ev("引进了8家企业。")) == ["unit"]
 
 
 def test_unit_mismatch() -> None:
