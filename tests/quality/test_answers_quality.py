@@ -1,4 +1,4 @@
-"""Quality guard for issue 13: the held-out answers sets (answers_dev, answers_fresh) and the own
+"""Quality guard for issue 13: the held-out answers sets (answers_dev, answers_fresh, answers_blind) and the own
 held-out set on the bundled corpus must not fall below the figures last measured (each test's
 comment) for the graded answers (confident, caveated, refused).
 
@@ -39,6 +39,11 @@ def fresh(corpus_engine: Engine) -> dict[str, dict]:
     return _report(corpus_engine, "answers_fresh.jsonl")
 
 
+@pytest.fixture(scope="module")
+def blind(corpus_engine: Engine) -> dict[str, dict]:
+    return _report(corpus_engine, "answers_blind.jsonl")
+
+
 def test_english_questions_are_answered(answers: dict[str, dict]) -> None:
     # measured: hit@5 0.953, answer-contains 0.814, false abstention 0.000, caveated 0.302
     assert answers["english"]["hit@5"] >= 0.93
@@ -48,7 +53,8 @@ def test_english_questions_are_answered(answers: dict[str, dict]) -> None:
 
 
 def test_paraphrases_are_answered(answers: dict[str, dict]) -> None:
-    # measured: hit@5 0.906, answer-contains 0.719, false abstention 0.031, caveated 0.938
+    # measured: hit@5 0.906, answer-contains 0.688, false abstention 0.062, caveated 0.781 (0.719,
+    # 0.031 and 0.938 before the selector's unit feature)
     # (before the graded answers: 0.188 and 0.812; before the constraint signals were corrected,
     # 九个城市 held by 九城市, 东西 no place: 0.562 and 0.219)
     assert answers["paraphrase"]["hit@5"] >= 0.87
@@ -77,10 +83,23 @@ def test_own_held_out_set_does_not_regress(own: dict[str, dict]) -> None:
 
 
 def test_fresh_set_written_blind(fresh: dict[str, dict]) -> None:
-    # answers_fresh.jsonl was written after the answer code, by someone who had not read it;
-    # measured: English answer-contains 0.800, paraphrase 0.750 with 0.200 refused, near-topic
-    # refused or caveated 0.720
+    # answers_fresh.jsonl was written after the answer code, by someone who had not read it (and
+    # has since been read to find what fails); measured: English answer-contains 0.800,
+    # paraphrase 0.900 with 0.100 refused, near-topic refused or caveated 0.792 (before implied
+    # units, CC-CEDICT containment and the selector's unit feature: 0.750, 0.200, 0.720)
     assert fresh["english"]["answer_contains"] >= 0.73
-    assert fresh["paraphrase"]["answer_contains"] >= 0.65
-    assert fresh["paraphrase"]["false_abstention"] <= 0.25
-    assert fresh["near_topic"]["refused_or_caveated"] >= 0.64
+    assert fresh["paraphrase"]["answer_contains"] >= 0.80
+    assert fresh["paraphrase"]["false_abstention"] <= 0.15
+    assert fresh["near_topic"]["refused_or_caveated"] >= 0.70
+
+
+def test_blind_set(blind: dict[str, dict]) -> None:
+    # answers_blind.jsonl, written blind after the fresh set was read; its odd-numbered questions
+    # were read once to find what fails, the even ones never. Measured: English hit@5 1.000,
+    # answer-contains 0.833; paraphrase 0.750 with 0.050 refused; near-topic refused or caveated
+    # 0.808 (at the commit before: 0.833; 0.650, 0.050; 0.769)
+    assert blind["english"]["hit@5"] >= 0.93
+    assert blind["english"]["answer_contains"] >= 0.77
+    assert blind["paraphrase"]["answer_contains"] >= 0.65
+    assert blind["overall"]["false_abstention"] <= 0.06
+    assert blind["near_topic"]["refused_or_caveated"] >= 0.73
