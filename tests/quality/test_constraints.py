@@ -202,9 +202,7 @@ def test_an_english_name_the_passages_never_name() -> None:
     assert names == {"huawei": ("华为",), "shanghai": ("上海",)}  # not September, not Which
     assert english_names("How much did Chen Jia raise for Robot Valley?") == {}  # runs: no
     quote = "合作办公室把上汽集团、阿里巴巴的项目纳入行动计划。"
-    assert kinds("Which Huawei projects did the office fold into the plan?", ev(quote)) == [
-        "place"
-    ]
+    assert kinds("Which Huawei projects did the office fold into the plan?", ev(quote)) == ["place"]
     assert kinds("Which Alibaba projects did the office fold into the plan?", ev(quote)) == []
     assert kinds("Which Huawei projects did the office fold in?", ev("华为的项目纳入计划。")) == []
     # in the passage, though not near the quote, and no other place quoted: not flagged
