@@ -23,10 +23,15 @@ each with the scope that kind has in real text:
   ignored), while the quote names another: the quote gives the other place's figure, even when
   the passage names both (江苏 asked, a sentence on 浙江 quoted). An English question's places
   are its capitalised words that CC-CEDICT spells a Chinese place for (Jiaxing → 嘉兴), looked for
-  in the pinyin of that same text (洋山港 spells Yangshan).
-- **units**: the unit the question asks for (多少家, 多少亿元, 多少小时, how many km) is compatible
-  with the quote's quantities (same dimension: money, area, percent, duration…, or for counts the
-  same classifier, 个 matching any); the quote states quantities and none compatible → mismatch.
+  in the pinyin of that same text (洋山港 spells Yangshan), and so are its stand-alone
+  capitalised words CC-CEDICT glosses as a name (Huawei → 华为), which count as missing also when
+  no other place is quoted but the quotes' passages never name them. An asked place is held by a
+  place CC-CEDICT puts within it (嘉善 "county in Jiaxing, Zhejiang" answers for 浙江: `within`).
+- **units**: the unit the question asks for (多少家, 多少亿元, 多少小时, how many km), or when it
+  names none the one its asked attribute implies (总投资多少 → money: `rag.answer.implied`), is
+  compatible with the quote's quantities (same dimension: money, area, percent, duration…, or
+  for counts a classifier of the same class: 个 matching any, 人/名/位 persons, 项/条/款/件
+  items); the quote states quantities and none compatible → mismatch.
 - **stated quantities**: a quantity the question states (超过100亿元) is absent from the passage,
   and the quote states another of the same dimension. A stated count is held by its number alone
   (Chinese drops the classifier: 九个城市 asked, 九城市 written); a number after 哪/几 is asked.
@@ -50,7 +55,7 @@ from dataclasses import dataclass
 
 import jieba.posseg
 
-from rag.answer.implied import implied_unit
+from rag.answer.implied import PEOPLE, implied_unit
 from rag.answer.qtype import answer_type, is_chinese
 from rag.index.tokenize import fold_long
 from rag.ingest.split import sentence_spans
@@ -755,7 +760,7 @@ def _dimension_text(dim: str, zh: bool) -> str:
         "multiple": "a multiple",
         "duration": "a duration",
     }
-    if dim == "count:人":
+    if dim == PEOPLE:
         return "人数" if zh else "a number of people"
     if dim.startswith("count:"):
         return f"以“{dim[6:]}”计的数量" if zh else f"a count of '{dim[6:]}'"

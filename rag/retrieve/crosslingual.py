@@ -13,6 +13,10 @@ shared space does. Two lexical signals are added, both bounded to words the coll
 
 The terms found are appended to the query's lexical tokens, so BM25, term coverage, the reranker
 and the answer-sentence selector all see them.
+
+The same one pass over the dictionary also tells what kind of name a word is (`name_kind`), which
+places an English word spells (`place_spelled`), and which places contain a place (`within`,
+`place_names`: 嘉善 "Jiashan county in Jiaxing, Zhejiang"), for the answer's constraint check.
 """
 
 from __future__ import annotations
