@@ -387,6 +387,8 @@ def extract_quantities(text: str) -> tuple[Quantity, ...]:
             continue
         if not num[0].isdigit() and value == 1 and not scale:
             continue  # 一个, 一项, 一批: an article, not a stated quantity
+        if num in _SCALE and not scale and unit == "米":
+            continue  # 千米, 百米: the unit word kilometre, no number stated
         out.append(_quantity(value, scale, unit, m.group(0).strip()))
     for m in _PERCENT_ZH.finditer(text):
         value = _number(m.group(1))

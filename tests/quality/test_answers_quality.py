@@ -44,6 +44,11 @@ def blind(corpus_engine: Engine) -> dict[str, dict]:
     return _report(corpus_engine, "answers_blind.jsonl")
 
 
+@pytest.fixture(scope="module")
+def blind2(corpus_engine: Engine) -> dict[str, dict]:
+    return _report(corpus_engine, "answers_blind2.jsonl")
+
+
 def test_english_questions_are_answered(answers: dict[str, dict]) -> None:
     # measured: hit@5 0.953, answer-contains 0.814, false abstention 0.000, caveated 0.302
     assert answers["english"]["hit@5"] >= 0.93
@@ -103,3 +108,16 @@ def test_blind_set(blind: dict[str, dict]) -> None:
     assert blind["paraphrase"]["answer_contains"] >= 0.65
     assert blind["overall"]["false_abstention"] <= 0.06
     assert blind["near_topic"]["refused_or_caveated"] >= 0.73
+
+
+def test_second_blind_set(blind2: dict[str, dict]) -> None:
+    # answers_blind2.jsonl, written blind when this round's changes were done and measured once
+    # after them (the same figures as at the commit before them, but one near-topic question
+    # fewer caveated): English hit@5 0.950, answer-contains 0.850; paraphrase hit@5 0.800,
+    # answer-contains 0.400, refused 0.333; near-topic refused or caveated 0.600. Well below
+    # issue 13's targets: this guards the figures, it does not claim them.
+    assert blind2["english"]["hit@5"] >= 0.90
+    assert blind2["english"]["answer_contains"] >= 0.80
+    assert blind2["paraphrase"]["answer_contains"] >= 0.33
+    assert blind2["paraphrase"]["false_abstention"] <= 0.40
+    assert blind2["near_topic"]["refused_or_caveated"] >= 0.55

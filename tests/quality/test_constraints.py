@@ -73,6 +73,8 @@ def test_quantities() -> None:
     ]
     assert [q.dimension for q in extract_quantities("缩短24小时，3个月")] == ["duration"] * 2
     assert extract_quantities("开往哪两个邻国") == ()  # asked, not stated
+    assert extract_quantities("多少千米") == ()  # the unit word, no number
+    assert [q.value for q in extract_quantities("全长5千米，高200米")] == [5000.0, 200.0]
     assert [q.dimension for q in extract_quantities("1.5 billion yuan")] == ["money"]
 
 
