@@ -1,5 +1,5 @@
 """Checks of the hand-written held-out sets `benchmarks/data/answers_dev.jsonl`, `answers_fresh.jsonl`,
-`answers_blind.jsonl` and `answers_blind2.jsonl` (issue 13).
+`answers_blind.jsonl`, `answers_blind2.jsonl` and `answers_blind3.jsonl` (issue 13).
 
 Run as `python -m benchmarks.check_answers_dev [FILE]`: prints every problem and exits 1 if any.
 What is checked, against the bundled `corpus/`:
@@ -14,7 +14,7 @@ What is checked, against the bundled `corpus/`:
   (both folded traditional→simplified): the asked-for fact is not in the collection;
 - `non_question` lines: `answerable` false and no answers;
 - at least `MINIMUM[kind]` questions of each kind (`FRESH_MINIMUM` for `answers_fresh.jsonl`,
-  `BLIND_MINIMUM` for `answers_blind.jsonl`, `BLIND2_MINIMUM` for `answers_blind2.jsonl`),
+  `BLIND_MINIMUM` for `answers_blind.jsonl`, `BLIND2_MINIMUM` for `answers_blind2.jsonl`, `BLIND3_MINIMUM` for `answers_blind3.jsonl`),
   spread over every corpus document.
 """
 
@@ -45,6 +45,10 @@ BLIND_MINIMUM = {"english": 30, "paraphrase": 20, "near_topic": 26}
 BLIND2 = ROOT / "benchmarks" / "data" / "answers_blind2.jsonl"
 # answers_blind2.jsonl: a fourth, written blind at the end of the work the blind set measured
 BLIND2_MINIMUM = {"english": 20, "paraphrase": 15, "near_topic": 20}
+BLIND3 = ROOT / "benchmarks" / "data" / "answers_blind3.jsonl"
+# answers_blind3.jsonl: a fifth, written blind while the paraphrase and near-topic work it
+# measures was being done, and run once at its end
+BLIND3_MINIMUM = {"english": 20, "paraphrase": 20, "near_topic": 20}
 SHARED_RUN = 4  # a paraphrase may share shorter runs (function words, numbers) with its sentence
 
 _WS = re.compile(r"\s+")
@@ -154,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         FRESH.name: FRESH_MINIMUM,
         BLIND.name: BLIND_MINIMUM,
         BLIND2.name: BLIND2_MINIMUM,
+        BLIND3.name: BLIND3_MINIMUM,
     }.get(path.name, MINIMUM)
     problems = check(rows, corpus, minimum)
     for p in problems:

@@ -213,6 +213,14 @@ _QUANTITY_ZH = re.compile(
 _QUANTITY_EN = re.compile(
     rf"(?<![\d.])({_NUM})\s*(thousand|million|billion|trillion)?\s*({_EN_UNIT_ALT})?\b", re.I
 )
+# How loosely a number is stated, read from the words around it (see `Quantity.approx`).
+_MORE_AFTER = re.compile(r"[多余几]|-?odd\b", re.I)
+_OVER_BEFORE = re.compile(r"(?:超过|超|逾|多于|高于|不少于|more\s+than|over|above)\s*$", re.I)
+_ABOUT_BEFORE = re.compile(
+    r"(?:将近|接近|近|约|大约|大概|差不多|about|around|nearly|roughly|approximately|almost|some)\s*$",
+    re.I,
+)
+_ABOUT_AFTER = re.compile(r"^\s*(?:左右|上下)")
 _ASKS_RANK = re.compile(r"第几|排名多少|what rank|which place|rank(?:s|ed)? where", re.I)
 _HAS_RANK = re.compile(
     r"第\s*[一二三四五六七八九十百\d]+|首位|榜首|居首|冠军|前\s*[一二三四五六七八九十\d]+"
@@ -285,6 +293,20 @@ class Quantity:
     value: float
     dimension: str  # money, percent, area, length, mass, multiple, usd, count:<classifier>, bare
     text: str
+    # how loosely it is stated: "" exactly, "more" (五十多个, 50-odd: up to the next step of its
+    # last digit), "over" (超过50家, more than 50), "about" (近110亿元, about 50)
+    approx: str = ""
+
+    def bounds(self) -> tuple[float, float]:
+        """The values this statement allows (inclusive)."""
+        v = self.value
+        if self.approx == "more":
+            return v, v + _step(v)
+        if self.approx == "over":
+            return v, 1.5 * v
+        if self.approx == "about":
+            return 0.85 * v, 1.15 * v
+        return v, v
 
 
 @dataclass(frozen=True)
@@ -389,7 +411,8 @@ def extract_quantities(text: str) -> tuple[Quantity, ...]:
             continue  # 一个, 一项, 一批: an article, not a stated quantity
         if num in _SCALE and not scale and unit == "米":
             continue  # 千米, 百米: the unit word kilometre, no number stated
-        out.append(_quantity(value, scale, unit, m.group(0).strip()))
+        q = _quantity(value, scale, unit, m.group(0).strip())
+        out.append(dataclasses.replace(q, approx=_approx(text, m.start(), m.end(), q.text)))
     for m in _PERCENT_ZH.finditer(text):
         value = _number(m.group(1))
         if value is not None:
@@ -400,8 +423,33 @@ def extract_quantities(text: str) -> tuple[Quantity, ...]:
             continue
         value = float(num.replace(",", "")) * (_EN_SCALE[scale.lower()] if scale else 1.0)
         dim, factor = _EN_UNITS[_en_unit(unit)] if unit else ("bare", 1.0)
-        out.append(Quantity(value * factor, dim, m.group(0).strip()))
+        text_ = m.group(0).strip()
+        out.append(Quantity(value * factor, dim, text_, _approx(text, m.start(), m.end(), text_)))
     return tuple(out)
+
+
+def _approx(text: str, start: int, end: int, stated: str) -> str:
+    """How loosely the quantity `stated` at `text[start:end]` is given (`Quantity.approx`)."""
+    before = text[max(0, start - 16) : start]
+    if _MORE_AFTER.search(stated) or _MORE_AFTER.match(text, end):
+        return "more"
+    if _OVER_BEFORE.search(before):
+        return "over"
+    if _ABOUT_BEFORE.search(before) or _ABOUT_AFTER.match(text[end:]):
+        return "about"
+    return ""
+
+
+def _step(value: float) -> float:
+    """The place value of the last non-zero digit of a whole number (50 → 10, 2300 → 100): what
+    五十多 or 2300余 may add."""
+    if value < 1 or value != int(value):
+        return 1.0
+    step, v = 1.0, int(value)
+    while v % 10 == 0:
+        v //= 10
+        step *= 10
+    return step
 
 
 def numbers(text: str) -> frozenset[float]:
@@ -549,9 +597,22 @@ def _governing_years(ev: Evidence) -> tuple[tuple[int, int], ...] | None:
     return extract_years(ev.title)[0]
 
 
-def _overlaps(a: Iterable[tuple[int, int]], b: Iterable[tuple[int, int]]) -> bool:
-    bs = list(b)
-    return any(lo <= bhi and blo <= hi for lo, hi in a for blo, bhi in bs)
+def _covers(asked: tuple[int, int], stated: Iterable[tuple[int, int]]) -> bool:
+    """A text stating the years `stated` speaks of the `asked` ones. A period asked (2019至2023年)
+    is spoken of by any year within it; a single year is not spoken of by the inside of a closed
+    period (从2019年到2023年增长至…, 2021—2023年累计… give the ends or the total, not 2021's
+    figure), only by its ends, a period open to now (2018年以来) or a decade or century."""
+    lo, hi = asked
+    for a, b in stated:
+        if not (lo <= b and a <= hi):
+            continue
+        if lo != hi or a == b or b == OPEN_END or lo in (a, b) or _is_era(a, b):
+            return True
+    return False
+
+
+def _is_era(lo: int, hi: int) -> bool:
+    return (lo % 10 == 0 and hi == lo + 9) or (lo % 100 == 0 and hi == lo + 99)
 
 
 def _year_text(years: Iterable[tuple[int, int]], zh: bool) -> str:
@@ -581,8 +642,13 @@ def _held(x: Quantity, quantities: Sequence[Quantity], values: frozenset[float])
     """A stated quantity is held by a text with these quantities and `numbers`: the same value in
     a compatible unit, or, for a count, the same number at all (Chinese drops the classifier: a
     question's 九个城市 is a text's 九城市)."""
-    if x.dimension.startswith("count:") and x.value in values:
+    lo, hi = x.bounds()
+    if x.dimension.startswith("count:") and any(lo <= v <= hi for v in values):
         return True
+    if x.approx:
+        return any(
+            _compatible(x.dimension, y.dimension) and lo <= y.value <= hi for y in quantities
+        )
     return any(_same_value(x, y) for y in quantities)
 
 
@@ -603,7 +669,7 @@ def _check_years(q: Constraints, evidence: Sequence[Evidence], zh: bool) -> Mism
         years = _governing_years(ev)
         if years is None or not years:
             continue
-        if _overlaps(asked, years):
+        if _covers(asked[0], years):
             return None  # one quote about the asked year is enough
         found.extend(years)
     if not found:
@@ -957,8 +1023,9 @@ def unstated(question: str, context: str, sentence: str) -> dict[str, float]:
     (`rag.answer.abstain`), which tell a near-topic question (another year, place or
     organisation, quantity or unit than the documents give) from an answerable one.
 
-    - `year_unstated`: the question names a year (or period) and the context states none within
-      it: 1, or 0.5 when the context uses a relative year (今年), whose value it does not say;
+    - `year_unstated`: the question names a year (or period) and the context does not speak of it
+      (`_covers`): 1, or 0.5 when the context uses a relative year (今年), whose value it does not say,
+      or states a period around it;
     - `name_unstated`: the share of the question's places and organisations (Chinese questions
       only, as in the check) the context never names;
     - `quantity_unstated`: the share of the question's stated quantities (超过100亿元) the context
@@ -971,9 +1038,12 @@ def unstated(question: str, context: str, sentence: str) -> dict[str, float]:
     out = dict.fromkeys(UNSTATED, 0.0)
     if q.years:
         years, relative = extract_years(context)
-        asked = [(min(lo for lo, _ in q.years), max(hi for _, hi in q.years))]
-        if not _overlaps(asked, years):
-            out["year_unstated"] = 0.5 if relative else 1.0
+        asked = (min(lo for lo, _ in q.years), max(hi for _, hi in q.years))
+        if not _covers(asked, years):
+            # half for a year the context may hold without saying: a relative one (今年), or one
+            # inside a period it gives the ends of
+            inside = any(a < asked[0] and asked[1] < b for a, b in years)
+            out["year_unstated"] = 0.5 if relative or inside else 1.0
     if q.places:
         folded = fold_long(context)
         absent = _not_within([p for p in q.places if p not in folded], folded)

@@ -74,6 +74,12 @@ def test_quantities() -> None:
     assert [q.dimension for q in extract_quantities("缩短24小时，3个月")] == ["duration"] * 2
     assert extract_quantities("开往哪两个邻国") == ()  # asked, not stated
     assert extract_quantities("多少千米") == ()  # the unit word, no number
+    # how loosely a number is given: 五十多 is 50 to 60, 超过 up to half again, 近 or 约 ±15%
+    loose = extract_quantities("五十多个园区，2300余家，超过50家，近110亿元，3万平方米左右")
+    assert [q.approx for q in loose] == ["more", "more", "over", "about", "about"]
+    assert [q.bounds() for q in loose[:3]] == [(50, 60), (2300, 2400), (50, 75)]
+    assert extract_quantities("more than 200 km")[0].approx == "over"
+    assert extract_quantities("共55个")[0].bounds() == (55, 55)
     assert [q.value for q in extract_quantities("全长5千米，高200米")] == [5000.0, 200.0]
     assert [q.dimension for q in extract_quantities("1.5 billion yuan")] == ["money"]
 
@@ -151,7 +157,14 @@ def test_a_year_stated_before_the_quote_governs_it() -> None:
 
 
 def test_ranges_and_open_ranges_cover_the_asked_year() -> None:
-    assert kinds("2022年增幅是多少？", ev("2021—2023年年均增长9%。")) == []
+    # a closed period speaks of its ends, and of any year of an asked period; its inside is not
+    # what it gives a figure for (从2019年到2023年，收入从846亿元增长至1629亿元)
+    assert kinds("2023年增幅是多少？", ev("2021—2023年年均增长9%。")) == []
+    assert kinds("2020至2022年间增幅是多少？", ev("2021—2023年年均增长9%。")) == []
+    assert kinds("2022年收入是多少？", ev("从2019年到2023年，收入从846亿元增长至1629亿元。")) == [
+        "year"
+    ]
+    assert kinds("1965年的产量有什么变化？", ev("1960年代产量翻番。")) == []
     assert kinds("2024年增幅是多少？", ev("2018年以来年均增幅9.26%。")) == []
     assert kinds("2017年增幅是多少？", ev("2018年以来年均增幅9.26%。")) == ["year"]
 
