@@ -40,7 +40,7 @@ their own paragraph, English versions of them, synonym-swapped and described par
 unanswerable: the same with their paragraph left out, questions whose year/number/place was
 changed, whose asked attribute was swapped or to which a year was added), fits an
 L2-regularised logistic regression on the `fit` split (each class half the weight, each kind an
-equal share of its class), moves its bias so that the refusal floor refuses at most 5% of each
+equal share of its class), moves its bias so that the refusal floor refuses at most 3% of each
 answerable kind (own context, English, described) of `check` questions, sets `confident_floor`
 so that at most 10% of the clean ones (own context, English) fall below it, and writes
 `calibration.json` beside this file. `llm_floor` (also chosen on `check`: it keeps 99% of those

@@ -5,9 +5,11 @@ model: its cosine to the question (embedded at ingest), the share of the questio
 terms it holds, the same share weighted by how *few* candidate sentences hold each term (the
 document's name occurs in every sentence of its article and tells them apart not at all; 叶柄
 occurs in one), the share of the question's character bigrams it holds (robust to word-segmentation
-differences), whether it holds the kind of thing asked (a number for 多少), how much of it is *new*
-relative to the question (a line that only repeats the question's words, like a title, answers
-nothing), the share of the question's *focus* terms it holds (those not in the passage's document
+differences), whether it holds the kind of thing asked (a number for 多少) in the unit asked,
+whether its passage states what the question states (its year, places and quantities:
+`rag.answer.constraints.unstated`; 松江那座高铁站 is answered from the passage naming 松江), how
+much of it is *new* relative to the question (a line that only repeats the question's words, like
+a title, answers nothing), the share of the question's *focus* terms it holds (those not in the passage's document
 title: 体长 in 蓝线裸顶鲷的体长是多少, where the fish's name is only the topic), how well its
 neighbours match (an answer often follows the sentence that names the subject), its length, and
 its passage's retrieval score and rank.
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from rag.answer.constraints import holds_unit, wanted_unit
+from rag.answer.constraints import UNSTATED, holds_unit, unstated, wanted_unit
 from rag.answer.qtype import answer_type, type_match
 from rag.index.tokenize import bigram_share, bigrams, content_chars, fold, strip_question_words
 from rag.retrieve.hybrid import Hit, Query
@@ -47,6 +49,7 @@ FEATURES = (
     "focus_characters",
     "type_match",
     "unit_match",
+    "stated",
     "novelty",
     "log_length",
     "passage_score",
@@ -54,6 +57,7 @@ FEATURES = (
     "document_offset",
 )
 PASSAGES_READ = 4
+_STATED = tuple(k for k in UNSTATED if k != "unit_unmatched")  # what a passage states, not asks
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,11 @@ def features(
     kind = answer_type(query.text)
     unit = wanted_unit(query.text)
     top = max((h.score for h in hits), default=1.0) or 1.0
+    # how much of what the question states (its year, places, quantities) each passage states
+    stated = {
+        i: 1.0 - max(unstated(query.text, f"{p.title}\n{p.text}", "")[k] for k in _STATED)
+        for i, p in enumerate(passages[:PASSAGES_READ])
+    }
 
     def share(weights: dict[str, float], text: str) -> float:
         mass = sum(weights.values())
@@ -139,6 +148,7 @@ def features(
                 ),
                 "type_match": type_match(kind, s.text),
                 "unit_match": float(unit is not None and holds_unit(unit, s.text)),
+                "stated": stated[s.passage],
                 "novelty": new / len(chars) if chars else 0.0,
                 "log_length": math.log1p(len(chars)),
                 "passage_score": hits[s.passage].score / top,
