@@ -48,6 +48,7 @@ one (or, for an absent figure, none states any): one supporting quote among seve
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -486,11 +487,15 @@ def wanted_unit(question: str) -> str | None:
     return asked_unit(question) or implied_unit(question)
 
 
-def holds_unit(dimension: str, text: str) -> bool:
+def holds_unit(dimension: str, text: str, *, strict: bool = False) -> bool:
     """`text` states a quantity in a unit compatible with `dimension` (a scale word alone, 2.3亿,
-    does not count: it fits every unit)."""
+    does not count: it fits every unit). `strict`: the generic classifier 个 is compatible only
+    with itself, as evidence *for* a sentence (五个城市 does not state a head count), while a
+    mismatch check keeps it lenient (五十多个 may count anything)."""
     return any(
-        x.dimension != "bare" and _compatible(dimension, x.dimension)
+        x.dimension != "bare"
+        and _compatible(dimension, x.dimension)
+        and not (strict and "count:个" in (dimension, x.dimension) and dimension != x.dimension)
         for x in extract_quantities(text)
     )
 
@@ -509,6 +514,8 @@ def asked_unit(question: str) -> str | None:
 
 def extract_places(text: str) -> tuple[str, ...]:
     """Places (ns) and organisations (nt) a Chinese text names: folded, suffix (市, 省…) removed.
+    A proper noun CC-CEDICT glosses as a name (华为 "Huawei") counts as well, and one followed by
+    an organisation word is named with it (张江集团, whose place 张江 says nothing of it).
 
     jieba tags some common nouns `ns` (东西, 大都市, 长度): a word CC-CEDICT glosses as a common
     word is left out. A word CC-CEDICT glosses as a place counts whatever jieba's tag (嘉兴 is
@@ -518,17 +525,30 @@ def extract_places(text: str) -> tuple[str, ...]:
     with _POSSEG_LOCK:
         # dictionary words only: jieba's HMM guesses new "places" out of any unknown run (锦地罗不)
         pairs = [(p.word, p.flag) for p in jieba.posseg.cut(folded, HMM=False)]
-    out = []
+        # but an organisation's name is seldom a dictionary word (张江集团): read with the HMM,
+        # and only where an organisation word follows it
+        guessed = [(p.word, p.flag) for p in jieba.posseg.cut(folded)]
+    out = [
+        word + head
+        for (word, flag), (head, _) in itertools.pairwise(guessed)
+        if head in _ORG_HEADS and len(word) >= 2 and flag in _PROPER and name_kind(word) != "common"
+    ]
     for word, flag in pairs:
-        if len(word) < 2 or word in _GENERIC_PLACES:
+        if len(word) < 2 or word in _GENERIC_PLACES or any(word in o for o in out):
             continue
         kind = name_kind(word)
-        if not ((flag in ("ns", "nt") and kind != "common") or kind == "place"):
+        named = kind == "name" and flag in _PROPER  # 华为 (nr), 比亚迪; not 春节 (t)
+        if not ((flag in ("ns", "nt") and kind != "common") or kind == "place" or named):
             continue
         core = _place_core(word)
         if len(core) >= 2:
             out.append(core)
     return tuple(dict.fromkeys(out))
+
+
+_PROPER = frozenset(["nr", "ns", "nt", "nz"])  # jieba's proper-noun tags
+# words that make a name before them an organisation's (张江 + 集团 is not 张江)
+_ORG_HEADS = frozenset(["集团", "公司", "银行", "大学", "医院", "研究院", "研究所"])
 
 
 def _place_core(word: str) -> str:

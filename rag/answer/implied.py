@@ -34,7 +34,11 @@ _ZH: dict[str, tuple[str, ...]] = {
         r"[\u3400-\u9fff]率",
     ),
     "area": ("面积", "占地"),
-    PEOPLE: ("人数", "员工", "职工", "从业人员", "从业者", "雇员", "就业人口"),
+    # a head count, or the persons counted (多少球迷, 游客有多少): 人, 名, 位 or 人次 count them
+    PEOPLE: (
+        *("人数", "员工", "职工", "从业人员", "从业者", "雇员", "人口", "人才", "专家", "院士"),
+        *("观众", "球迷", "游客", "旅客", "乘客", "访客", "居民", "学生", "志愿者", "患者"),
+    ),
     "duration": ("时长", "多久", "多长时间", "工期"),
     "length": ("长度", "距离", "里程", "全长"),
 }
@@ -45,7 +49,10 @@ _EN: dict[str, str] = {
     ),
     "percent": r"share|percentage|proportion|(?:growth )?rate",
     "area": r"area|how much land",
-    PEOPLE: r"people|persons|employees|workers|staff|residents",
+    PEOPLE: (
+        r"people|persons|employees|workers|staff|residents|visitors|tourists|passengers"
+        r"|spectators|fans|students|experts|patients|volunteers"
+    ),
     "duration": r"how long (?:did|does|will|would|has|have|is|was)\b",
     "length": r"length|distance|how far",
 }

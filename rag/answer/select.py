@@ -147,7 +147,7 @@ def features(
                     sum(c in f for c in focus_chars) / len(focus_chars) if focus_chars else 0.0
                 ),
                 "type_match": type_match(kind, s.text),
-                "unit_match": float(unit is not None and holds_unit(unit, s.text)),
+                "unit_match": float(unit is not None and holds_unit(unit, s.text, strict=True)),
                 "stated": stated[s.passage],
                 "novelty": new / len(chars) if chars else 0.0,
                 "log_length": math.log1p(len(chars)),

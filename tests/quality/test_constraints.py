@@ -12,8 +12,10 @@ from rag.answer.constraints import (
     check_answer,
     english_names,
     extract,
+    extract_places,
     extract_quantities,
     extract_years,
+    holds_unit,
     mismatches,
     unstated,
 )
@@ -113,6 +115,24 @@ def test_places_follow_the_dictionary_over_the_tagger() -> None:
     assert extract("做出来的东西在顶级大都市卖").places == ()
     assert extract("嘉兴与上海两地").places == ("嘉兴", "上海")
     assert extract("珠三角的企业").places == ("珠三角",)
+
+
+def test_companies_and_organisations_are_named() -> None:
+    # a company CC-CEDICT glosses as a name counts; a place followed by an organisation word is
+    # the organisation (张江集团 is not 张江), and a generic 公司 or a festival names nothing
+    assert extract_places("湖州“上合区”和张江集团签的协议是什么？") == ("张江集团", "湖州")
+    assert extract_places("华为在哪一年成立？") == ("华为",)
+    assert extract_places("上海大学的校长是谁") == ("上海大学",)
+    assert extract_places("哪家科技公司春节期间营收最高？") == ()
+    # and a different company in the evidence does not hold the asked one
+    assert (
+        unstated("比亚迪2023年的销量是多少？", "华为2023年销量302万辆。", "")["name_unstated"]
+        == 1.0
+    )
+    assert (
+        unstated("比亚迪2023年的销量是多少？", "比亚迪2023年销量302万辆。", "")["name_unstated"]
+        == 0.0
+    )
 
 
 def test_a_stated_count_is_held_without_its_classifier() -> None:
@@ -241,6 +261,9 @@ def test_within_reads_the_dictionary_up_the_levels() -> None:
         ("营收每年平均增速是多少？", "percent"),  # the nearest attribute: 增速, not 营收
         ("园区的规划面积有多大？", "area"),
         ("园区有多少员工？", "count:人"),
+        ("第4轮每场平均来了多少球迷进场看球？", "count:人"),  # the persons counted
+        ("外来人口占比是多少？", "percent"),  # the nearest attribute
+        ("How many tourists visited the town?", "count:人"),
         ("境外资金比上年涨了多少？", None),  # a change: a percentage or an amount
         ("哪个产业投资最多？", None),  # asks for a name
         ("What was the total investment of the projects?", "money"),
@@ -361,3 +384,11 @@ def test_name_kinds_come_from_the_dictionary() -> None:
     assert name_kind("中国") == "name"
     assert name_kind("东西") == "common"
     assert name_kind("张江集团") is None
+
+
+def test_a_generic_classifier_is_no_evidence_for_a_head_count() -> None:
+    # the constraint check stays lenient (个 may count anything), the selector's evidence does not
+    assert holds_unit("count:人", "5 个主场城市外地游客量较上周增长")
+    assert not holds_unit("count:人", "5 个主场城市外地游客量较上周增长", strict=True)
+    assert holds_unit("count:人", "场均观众人数达到了 25802 人", strict=True)
+    assert holds_unit("count:个", "5 个主场城市", strict=True)
