@@ -222,6 +222,16 @@ _ABOUT_BEFORE = re.compile(
     re.I,
 )
 _ABOUT_AFTER = re.compile(r"^\s*(?:左右|上下)")
+# a question asking for a person (作者, 主任是谁, who wrote): its answer names one. A bare 谁 or
+# who may be answered by an organisation (谁牵头 → 发改委), and is not checked
+_ASKS_PERSON = re.compile(
+    r"作者|叫什么名字|哪位|(?:主任|书记|部长|局长|厅长|市长|区长|县长|院长|校长|所长|主席|会长|"
+    r"董事长|总经理|总裁|负责人|创始人|创办人|发言人|专家|院士|教授|记者|委员)(?:是|叫)谁"
+    r"|\bwho (?:wrote|said|spoke|founded|heads|leads|chairs|directs|(?:is|was) the (?:head|director|"
+    r"author|chair|founder|leader|president|mayor|secretary))\b"
+    r"|\bwhich (?:vice )?(?:minister|official|expert|scholar|professor|director|mayor|secretary)\b",
+    re.I,
+)
 _ASKS_RANK = re.compile(r"第几|排名多少|what rank|which place|rank(?:s|ed)? where", re.I)
 _HAS_RANK = re.compile(
     r"第\s*[一二三四五六七八九十百\d]+|首位|榜首|居首|冠军|前\s*[一二三四五六七八九十\d]+"
@@ -247,6 +257,7 @@ _ANSWER_FRAMES = frozenset(
         *("比例", "比重", "占比", "面积", "数量", "数目", "人数", "规模", "金额", "总额"),
         *("长度", "高度", "重量", "价格", "多少", "情况", "方面", "内容", "方式", "原因"),
         *("地方", "地点", "位置", "作用", "意义", "特点", "问题"),
+        "作者",  # a byline never says so (湖州市政协委员 费震夏)
     ]
 )
 _PERCENT_ZH = re.compile(rf"百分之([{_ZH_NUM}]+|{_NUM})")
@@ -260,8 +271,8 @@ _ASKED_EN = re.compile(
 
 # --- superlatives ---------------------------------------------------------------------------
 _SUPERLATIVES: dict[str, str] = {
-    "max": r"最大|最高|最多|最强|最长|最广|largest|biggest|highest|greatest|most|longest",
-    "min": r"最小|最低|最少|最短|最弱|smallest|lowest|least|fewest|shortest",
+    "max": r"最大|最高|最多|最强|最长|最广|最快|largest|biggest|highest|greatest|most|longest|fastest",
+    "min": r"最小|最低|最少|最短|最弱|最慢|smallest|lowest|least|fewest|shortest|slowest",
     "first": r"首个|首家|首次|首批|首台|首座|首条|首部|第一|最早|率先|first|earliest",
     "last": r"最后|最晚|最新|last|latest",
 }
@@ -538,7 +549,9 @@ def extract_places(text: str) -> tuple[str, ...]:
             continue
         kind = name_kind(word)
         named = kind == "name" and flag in _PROPER  # 华为 (nr), 比亚迪; not 春节 (t)
-        if not ((flag in ("ns", "nt") and kind != "common") or kind == "place" or named):
+        # a dictionary place jieba reads as an adjective is one (新兴 "emerging", Xinxing county)
+        place = kind == "place" and flag.startswith("n")
+        if not ((flag in ("ns", "nt") and kind != "common") or place or named):
             continue
         core = _place_core(word)
         if len(core) >= 2:
@@ -546,7 +559,35 @@ def extract_places(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def names_person(text: str, *, besides: str = "") -> bool:
+    """`text` names a person `besides` does not (the question: 张江 of 张江的负责人 is no answer).
+
+    A person: a word jieba tags `nr` that CC-CEDICT does not know (a byline's 费震夏) or that
+    starts with a common surname (a famous name it glosses; not 阿拉伯, "Arabic", nor 嘉兴, a
+    place), or a surname jieba tags `nr` alone before a short word (吴 + 朝晖: it splits names
+    it does not know)."""
+    with _POSSEG_LOCK:
+        pairs = [(p.word, p.flag) for p in jieba.posseg.cut(fold_long(text))]
+    besides = fold_long(besides)
+    for (word, flag), (after, after_flag) in itertools.pairwise([*pairs, ("", "x")]):
+        if flag != "nr" or len(word) > 4 or word + after[:1] in besides or word in besides:
+            continue
+        if len(word) == 1:
+            if word in _SURNAMES and 1 <= len(after) <= 2 and after_flag != "x":
+                return True
+        elif name_kind(word) is None or word[0] in _SURNAMES:
+            return True
+    return False
+
+
 _PROPER = frozenset(["nr", "ns", "nt", "nz"])  # jieba's proper-noun tags
+# the commonest Chinese surnames (most of the population): a dictionary word jieba tags as a
+# person is one when it starts with one of them (a famous name CC-CEDICT glosses)
+_SURNAMES = frozenset(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
+    "苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛"
+    "郝龚邵万钱严覃武戴莫孔向汤费习"
+)
 # words that make a name before them an organisation's (张江 + 集团 is not 张江)
 _ORG_HEADS = frozenset(["集团", "公司", "银行", "大学", "医院", "研究院", "研究所"])
 
@@ -709,9 +750,11 @@ def _check_places(q: Constraints, evidence: Sequence[Evidence]) -> Mismatch | No
         return None
     others: list[str] = []
     for ev in evidence:
+        # the sentence before counts as it does for the asked place: a quote inside a speaker's
+        # words (湖州市委书记陈浩说：…56家) gives the speaker's place's figure
         others += [
             p
-            for p in extract_places(ev.quote)
+            for p in extract_places(f"{_sentence_before(ev)} {ev.quote}")
             if not any(p in a or a in p for a in q.places)  # 张江 within 张江科学城
         ]
     if not others:
@@ -751,8 +794,8 @@ def english_names(question: str) -> dict[str, tuple[str, ...]]:
 def _check_places_en(question: str, evidence: Sequence[Evidence]) -> Mismatch | None:
     """`_check_places` for an English question, over its `english_names`. One is missing when
     the quote, the sentence before it and the title name none of its headwords and their pinyin
-    never spells it (洋山港 spells Yangshan, a name no dictionary tags), and the quote names
-    another place (its pinyin not an asked word's), or, for a name that is no place, the quotes'
+    never spells it (洋山港 spells Yangshan, a name no dictionary tags), and the quote or the
+    sentence before it names another place (its pinyin not an asked word's), or, for a name that is no place, the quotes'
     passages do not name it either."""
     asked = english_names(question)
     if not asked:
@@ -775,7 +818,7 @@ def _check_places_en(question: str, evidence: Sequence[Evidence]) -> Mismatch | 
     others = [
         p
         for ev in evidence
-        for p in extract_places(ev.quote)
+        for p in extract_places(f"{_sentence_before(ev)} {ev.quote}")  # as `_check_places`
         if not any(w in spelled(p) or spelled(p) in w for w in asked)  # 上海浦东, Pudong
     ]
     if others:
@@ -802,12 +845,12 @@ def _not_within(asked: list[str], text: str) -> list[str]:
 def _near(evidence: Sequence[Evidence]) -> str:
     """What a quote's subject is named by (folded): its title, the sentence before it and the
     quote itself (该区… after a sentence naming 松江区)."""
-    parts = []
-    for ev in evidence:
-        spans = sentence_spans(ev.preceding)
-        before = ev.preceding[spans[-1][0] : spans[-1][1]] if spans else ""
-        parts.append(f"{ev.title} {before} {ev.quote}")
-    return fold_long(" ".join(parts))
+    return fold_long(" ".join(f"{ev.title} {_sentence_before(ev)} {ev.quote}" for ev in evidence))
+
+
+def _sentence_before(ev: Evidence) -> str:
+    spans = sentence_spans(ev.preceding)
+    return ev.preceding[spans[-1][0] : spans[-1][1]] if spans else ""
 
 
 def _check_unit(question: str, evidence: Sequence[Evidence], zh: bool) -> Mismatch | None:
@@ -887,6 +930,10 @@ def _check_absent(question: str, evidence: Sequence[Evidence], zh: bool) -> Mism
         if any(_HAS_RANK.search(ev.quote) for ev in evidence):
             return None
         return Mismatch("absent", "名次" if zh else "a rank", "")
+    if _ASKS_PERSON.search(question):
+        if any(names_person(ev.quote, besides=question) for ev in evidence):
+            return None
+        return Mismatch("absent", "人名" if zh else "a person's name", "")
     if answer_type(question) != "number" or wanted_unit(question) is not None:
         return None  # no figure asked, or one in a unit, which `_check_unit` checks
     if any(numbers(ev.quote) for ev in evidence):
@@ -944,7 +991,12 @@ def _check_superlatives(
         groups, later = extract_superlatives(ev.quote)
         if groups & q.superlatives:
             return None
-        ranked_any |= bool(groups) or _TOP_RANK.search(ev.quote) is not None
+        # 最早一批 or 首个 single nothing out by size: a largest/smallest, or a top rank
+        # stated otherwise (居首, 最受欢迎), does
+        unranked = ev.quote
+        for g in ("first", "last"):
+            unranked = _SUPERLATIVE_RE[g].sub(" ", unranked)
+        ranked_any |= bool(groups & {"max", "min"}) or _TOP_RANK.search(unranked) is not None
         opposite = {_OPPOSITE[g] for g in q.superlatives} & groups
         if opposite:
             conflicting += [

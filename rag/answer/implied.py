@@ -27,7 +27,7 @@ _ZH: dict[str, tuple[str, ...]] = {
         *("投资", "投入", "收入", "营收", "产值", "税收", "纳税", "缴税", "税款", "成交额"),
         *("交易额", "销售额", "营业额", "进出口额", "出口额", "进口额", "贸易额", "金额"),
         *("资金", "融资", "募资", "价格", "票价", "房价", "租金", "工资", "薪资", "费用"),
-        *("成本", "利润", "生产总值", "经费", "预算", "GDP"),
+        *("成本", "利润", "生产总值", "经费", "预算", "GDP", "价值", "货值"),
     ),
     "percent": (
         *("增速", "增幅", "涨幅", "降幅", "比例", "比重", "占比", "份额", "百分比"),
@@ -45,7 +45,7 @@ _ZH: dict[str, tuple[str, ...]] = {
 _EN: dict[str, str] = {
     "money": (
         r"investment|revenue|income|output value|tax(?:es)?|turnover|sales|funding"
-        r"|financing|price|cost|fare|gdp|profit|budget|rais(?:e|ed)|how much money"
+        r"|financing|price|cost|fare|gdp|profit|budget|value|rais(?:e|ed)|how much money"
     ),
     "percent": r"share|percentage|proportion|(?:growth )?rate",
     "area": r"area|how much land",

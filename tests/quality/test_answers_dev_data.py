@@ -40,6 +40,11 @@ def test_answers_blind2_is_sound() -> None:
     assert check(rows, corpus, checker.BLIND2_MINIMUM) == []
 
 
+def test_answers_blind3_is_sound() -> None:
+    rows, corpus = load(checker.BLIND3)
+    assert check(rows, corpus, checker.BLIND3_MINIMUM) == []
+
+
 def test_answers_dev_loads_for_the_evaluator() -> None:
     questions = load_questions(DEFAULT)
     kinds = {q.kind for q in questions}

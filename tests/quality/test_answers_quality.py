@@ -1,5 +1,5 @@
-"""Quality guard for issue 13: the held-out answers sets (answers_dev, answers_fresh, answers_blind) and the own
-held-out set on the bundled corpus must not fall below the figures last measured (each test's
+"""Quality guard for issue 13: the held-out answers sets (answers_dev, answers_fresh, the three
+blind sets) and the own held-out set on the bundled corpus must not fall below the figures last measured (each test's
 comment) for the graded answers (confident, caveated, refused).
 
 Real embedder, the shipped corpus. The thresholds sit a little below the measured figures (see
@@ -49,6 +49,11 @@ def blind2(corpus_engine: Engine) -> dict[str, dict]:
     return _report(corpus_engine, "answers_blind2.jsonl")
 
 
+@pytest.fixture(scope="module")
+def blind3(corpus_engine: Engine) -> dict[str, dict]:
+    return _report(corpus_engine, "answers_blind3.jsonl")
+
+
 def test_english_questions_are_answered(answers: dict[str, dict]) -> None:
     # measured: hit@5 0.953, answer-contains 0.814, false abstention 0.000, caveated 0.302
     assert answers["english"]["hit@5"] >= 0.93
@@ -68,24 +73,26 @@ def test_paraphrases_are_answered(answers: dict[str, dict]) -> None:
 
 
 def test_near_topic_questions_are_refused_or_caveated(answers: dict[str, dict]) -> None:
-    # measured: refused 0.438, refused or caveated 0.938 (before the graded answers: 0.031,
+    # measured: refused 0.469, refused or caveated 1.000 (before the graded answers: 0.031,
     # 0.531; before the constraint check read places near the quote, durations, absent figures
-    # and asked attributes: 0.469, 0.625; before the selector's unit feature: 0.531, 0.938)
+    # and asked attributes: 0.469, 0.625; before the selector's unit feature: 0.531, 0.938;
+    # before persons counted implied a head count: 0.469, 0.969)
     assert answers["near_topic"]["abstention"] >= 0.40
     assert answers["near_topic"]["refused_or_caveated"] >= 0.85
     assert answers["non_question"]["refused_unquoted"] == 1.0
 
 
 def test_own_held_out_set_does_not_regress(own: dict[str, dict]) -> None:
-    # measured: hit@5 1.000, answer-contains 0.920, false abstention 0.000 (0.020 before the
-    # selector's `stated` feature);
-    # unanswerable: refused 2/10, refused or caveated 6/10
+    # measured: hit@5 1.000, answer-contains 0.940, false abstention 0.000 (0.920 and 0.020
+    # before the selector's `stated` feature and "value" implying money);
+    # unanswerable: refused 2/10, refused or caveated 8/10 (7/10 before a person asked had to be
+    # named)
     assert own["overall"]["hit@5"] >= 0.97
-    assert own["overall"]["answer_contains"] >= 0.88
+    assert own["overall"]["answer_contains"] >= 0.90
     assert own["overall"]["false_abstention"] <= 0.02
     assert own["overall"]["caveated"] <= 0.14
     assert own["unanswerable"]["abstention"] >= 0.2
-    assert own["unanswerable"]["refused_or_caveated"] >= 0.5
+    assert own["unanswerable"]["refused_or_caveated"] >= 0.7
 
 
 def test_fresh_set_written_blind(fresh: dict[str, dict]) -> None:
@@ -103,23 +110,38 @@ def test_blind_set(blind: dict[str, dict]) -> None:
     # answers_blind.jsonl, written blind after the fresh set was read; its odd-numbered questions
     # were read once to find what fails, the even ones never. Measured: English hit@5 1.000,
     # answer-contains 0.833; paraphrase 0.750 with 0.050 refused; near-topic refused or caveated
-    # 0.808 (at the commit before: 0.833; 0.650, 0.050; 0.769)
+    # 0.846 (0.808 before a person asked had to be named and 最快 was read as a superlative;
+    # at the commit before this round: 0.833; 0.650, 0.050; 0.769)
     assert blind["english"]["hit@5"] >= 0.93
     assert blind["english"]["answer_contains"] >= 0.77
     assert blind["paraphrase"]["answer_contains"] >= 0.65
     assert blind["overall"]["false_abstention"] <= 0.06
-    assert blind["near_topic"]["refused_or_caveated"] >= 0.73
+    assert blind["near_topic"]["refused_or_caveated"] >= 0.77
 
 
 def test_second_blind_set(blind2: dict[str, dict]) -> None:
     # answers_blind2.jsonl, written blind when a round of changes was done and measured once
     # after them: English hit@5 0.950, answer-contains 0.850; paraphrase hit@5 0.800,
     # answer-contains 0.400, refused 0.333; near-topic refused or caveated 0.600. Then read to
-    # find what fails (so no longer blind): after loose quantities, the closed-period year rule and
-    # the selector's `stated` feature, paraphrase 0.533 with 0.200 refused, near-topic 0.650.
+    # find what fails (so no longer blind): after loose quantities, the closed-period year rule,
+    # the selector's `stated` feature, named companies, persons counted and named, paraphrase
+    # 0.600 with 0.200 refused, near-topic 0.900.
     # Below issue 13's targets: this guards the figures, it does not claim them.
     assert blind2["english"]["hit@5"] >= 0.90
     assert blind2["english"]["answer_contains"] >= 0.80
-    assert blind2["paraphrase"]["answer_contains"] >= 0.46
+    assert blind2["paraphrase"]["answer_contains"] >= 0.53
     assert blind2["paraphrase"]["false_abstention"] <= 0.27
-    assert blind2["near_topic"]["refused_or_caveated"] >= 0.60
+    assert blind2["near_topic"]["refused_or_caveated"] >= 0.80
+
+
+def test_third_blind_set(blind3: dict[str, dict]) -> None:
+    # answers_blind3.jsonl, written blind and measured once, unseen, after the second round:
+    # English hit@5 0.950, answer-contains 0.800; all answerable 0.825 with 0.050 refused
+    # (paraphrase 0.850, 0.100); near-topic refused or caveated 0.500. Then read: after persons
+    # asked had to be named, 最快 read as a superlative, "value" as money and the place of a
+    # quote's speaker, near-topic 0.750 (the answerable figures unchanged).
+    assert blind3["english"]["hit@5"] >= 0.90
+    assert blind3["english"]["answer_contains"] >= 0.75
+    assert blind3["overall"]["answer_contains"] >= 0.78
+    assert blind3["overall"]["false_abstention"] <= 0.08
+    assert blind3["near_topic"]["refused_or_caveated"] >= 0.70

@@ -17,6 +17,7 @@ from rag.answer.constraints import (
     extract_years,
     holds_unit,
     mismatches,
+    names_person,
     unstated,
 )
 from rag.answer.implied import implied_unit
@@ -115,6 +116,8 @@ def test_places_follow_the_dictionary_over_the_tagger() -> None:
     assert extract("做出来的东西在顶级大都市卖").places == ()
     assert extract("嘉兴与上海两地").places == ("嘉兴", "上海")
     assert extract("珠三角的企业").places == ("珠三角",)
+    # a dictionary place read as an adjective is none: 新兴 "emerging" (and Xinxing county)
+    assert extract("新兴产业与新兴市场").places == ()
 
 
 def test_companies_and_organisations_are_named() -> None:
@@ -210,6 +213,10 @@ def test_place_mismatch_when_absent_near_the_quote() -> None:
     # spelled anywhere near the quote, even by a name no dictionary tags (洋山港)
     assert kinds("How much do ports linked with Yangshan save?", ev("与上海洋山港视同一港。")) == []
     assert kinds("What did Pudong set up?", ev("上海浦东设立了基金。")) == []
+    # a quote inside a speaker's words gives the speaker's place's figure
+    said = ev("先后引进和培育了56家新型研发机构。", before="湖州市委书记陈浩说：")
+    assert kinds("杭州先后引进和培育了多少家新型研发机构？", said) == ["place"]
+    assert kinds("湖州先后引进和培育了多少家新型研发机构？", said) == []
     # capitalised words that spell no place (a person, a plan) are not places
     assert kinds("How much did Chen Jia raise?", ev("正序生物在上海融资3亿元。")) == []
 
@@ -267,6 +274,8 @@ def test_within_reads_the_dictionary_up_the_levels() -> None:
         ("境外资金比上年涨了多少？", None),  # a change: a percentage or an amount
         ("哪个产业投资最多？", None),  # asks for a name
         ("What was the total investment of the projects?", "money"),
+        ("首发班列所载货物总价值是多少？", "money"),
+        ("What was the total value of the goods carried?", "money"),
         ("What share of the companies are in the delta?", "percent"),
         ("How many people are employed by the companies?", "count:人"),
         ("How many major actions does the cost-cutting plan lay out?", None),
@@ -327,6 +336,11 @@ def test_superlative_mismatch() -> None:
     q = "55个园区中哪一个土地产出最高？"
     assert kinds(q, ev("55个园区每平方公里土地产出近110亿元。")) == ["absent"]
     assert kinds(q, ev("张江园区土地产出居首位。")) == []
+    # the earliest of a batch singles nothing out by size
+    assert "absent" in kinds(q, ev("西岸智塔是全国最早一批人工智能产业地标。"))
+    # fastest is a largest (of a growth)
+    assert kinds("哪个城市利用外资增长最快？", ev("九城市利用外资增长54.5%。")) == ["absent"]
+    assert kinds("哪个城市利用外资增长最快？", ev("其中嘉兴增长最快，达80%。")) == []
     # a superlative that only describes the subject asks nothing
     assert kinds("园区最大的企业营收是多少？", ev("该企业营收50亿元。")) == []
 
@@ -392,3 +406,19 @@ def test_a_generic_classifier_is_no_evidence_for_a_head_count() -> None:
     assert not holds_unit("count:人", "5 个主场城市外地游客量较上周增长", strict=True)
     assert holds_unit("count:人", "场均观众人数达到了 25802 人", strict=True)
     assert holds_unit("count:个", "5 个主场城市", strict=True)
+
+
+def test_a_person_asked_is_named() -> None:
+    byline = ev("湖州市政协经济界委员 费震夏")
+    assert kinds("那篇文章的作者叫什么名字？", byline) == []
+    assert kinds("中心的主任是谁？", ev("科技部副部长吴朝晖出席会议。")) == []  # 吴 + 朝晖
+    unnamed = ev("中阿G60合作发展促进中心正式揭牌，推进与阿拉伯国家企业的产业协同。")
+    assert kinds("中阿G60合作发展促进中心的主任是谁？", unnamed) == ["absent"]
+    # a name the question itself states is not the answer (张江 is tagged as a person)
+    assert kinds("张江机器人谷的负责人叫什么名字？", ev("张江机器人谷相关负责人介绍。")) == [
+        "absent"
+    ]
+    assert kinds("Who wrote the proposal on the Huzhou hub?", byline) == []
+    # a bare 谁 may be answered by an organisation: not checked
+    assert kinds("谁牵头编制了三年行动计划？", ev("上海市发展改革委牵头编制。")) == []
+    assert names_person("浙江省湖州市委书记陈浩说") and not names_person("嘉兴与上海两地合作")
