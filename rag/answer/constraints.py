@@ -232,6 +232,14 @@ _ASKS_PERSON = re.compile(
     r"|\bwhich (?:vice )?(?:minister|official|expert|scholar|professor|director|mayor|secretary)\b",
     re.I,
 )
+# a question asking who wrote or proposed something, or which body did: a person or an
+# organisation answers it, and a byline often does (see `names_author`)
+_ASKS_AUTHOR = re.compile(
+    r"作者|撰写|执笔|署名|由谁提出|谁提出|哪个(?:党派|组织|机构|单位|部门)[^？?]*(?:提出|建议|撰写)"
+    r"|\bwho (?:wrote|proposed|suggested|authored|put forward)\b"
+    r"|\bwhich (?:organi[sz]ation|party|body|institution|agency)\b[^?]*\b(?:propos|suggest|wr[io]t)",
+    re.I,
+)
 _ASKS_RANK = re.compile(r"第几|排名多少|what rank|which place|rank(?:s|ed)? where", re.I)
 _HAS_RANK = re.compile(
     r"第\s*[一二三四五六七八九十百\d]+|首位|榜首|居首|冠军|前\s*[一二三四五六七八九十\d]+"
@@ -557,6 +565,30 @@ def extract_places(text: str) -> tuple[str, ...]:
         if len(core) >= 2:
             out.append(core)
     return tuple(dict.fromkeys(out))
+
+
+def asks_author(question: str) -> bool:
+    """The question asks who wrote or proposed something (作者, 谁提出, which organisation
+    proposed…): a byline may answer it."""
+    return _ASKS_AUTHOR.search(question) is not None
+
+
+def names_author(text: str, *, besides: str = "") -> bool:
+    """`text` is a byline: a short line, no sentence, naming a person or an organisation that
+    `besides` (the question) does not (湖州市政协经济界委员 费震夏; 民进杭州市委会)."""
+    line = text.strip()
+    if not line or len(line) > _BYLINE_CHARS or _SENTENCE_MARK.search(line):
+        return False
+    if names_person(line, besides=besides):
+        return True
+    with _POSSEG_LOCK:
+        pairs = [(p.word, p.flag) for p in jieba.posseg.cut(fold_long(line))]
+    folded = fold_long(besides)
+    return any(flag == "nt" and word not in folded for word, flag in pairs)
+
+
+_BYLINE_CHARS = 30
+_SENTENCE_MARK = re.compile(r"[。！？；!?;：:，,]")
 
 
 def names_person(text: str, *, besides: str = "") -> bool:

@@ -6,6 +6,10 @@ that probability (at most `MAX_SENTENCES`), in passage and document order; a sen
 text is already taken (from another copy of the article) is skipped. Sentences that touch in the
 document become one quote, each quote followed by `[n]` for the passage it came from. Every
 citation's quote is `passage.text[start - passage.start : end - passage.start]` exactly.
+
+A question asking who wrote or proposed something (`rag.answer.constraints.asks_author`) whose
+chosen sentences name no one also quotes the byline of the best sentence's section: a byline
+shares no words with the question, so no overlap or meaning feature ranks it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answer.abstain import load_model
+from rag.answer.constraints import asks_author, names_author
 from rag.answer.qtype import is_chinese
 from rag.answer.select import Scored, load_selector
 from rag.ingest.dedup import fold_text
@@ -121,7 +126,34 @@ def select_sentences(
         chosen.append(Candidate(s.passage, s.start, s.end, s.text, c.score))
         mass += c.score
         length += len(s.text)
+    byline = _byline(query.text, scored, chosen)
+    if byline is not None:
+        chosen.append(byline)
     return _merge(sorted(chosen, key=lambda c: (c.passage, c.start)), passages)
+
+
+def _byline(question: str, scored: Sequence[Scored], chosen: list[Candidate]) -> Candidate | None:
+    """For a question asking who wrote or proposed something whose chosen sentences name no one,
+    the byline of the best sentence's section: the nearest line before it, in its passage, that
+    names a person or an organisation (a proposal's 民进杭州市委会 under its title). A byline
+    shares no words with the question, so the selector never ranks it; its place says what it is.
+    """
+    if not scored or not asks_author(question):
+        return None
+    if any(names_author(c.text, besides=question) for c in chosen):
+        return None
+    top = scored[0].sentence
+    before = [
+        c.sentence
+        for c in scored
+        if c.sentence.passage == top.passage
+        and c.sentence.start < top.start
+        and names_author(c.sentence.text, besides=question)
+    ]
+    if not before:
+        return None
+    s = max(before, key=lambda x: x.start)
+    return Candidate(s.passage, s.start, s.end, s.text, 0.0)
 
 
 def _merge(chosen: list[Candidate], passages: Sequence[Passage]) -> list[Candidate]:

@@ -9,6 +9,7 @@ from rag.answer.constraints import (
     OPEN_END,
     Evidence,
     asked_unit,
+    asks_author,
     check_answer,
     english_names,
     extract,
@@ -17,6 +18,7 @@ from rag.answer.constraints import (
     extract_years,
     holds_unit,
     mismatches,
+    names_author,
     names_person,
     unstated,
 )
@@ -422,3 +424,16 @@ def test_a_person_asked_is_named() -> None:
     # a bare 谁 may be answered by an organisation: not checked
     assert kinds("谁牵头编制了三年行动计划？", ev("上海市发展改革委牵头编制。")) == []
     assert names_person("浙江省湖州市委书记陈浩说") and not names_person("嘉兴与上海两地合作")
+
+
+def test_authors_asked_and_bylines() -> None:
+    assert asks_author("那篇文章的作者叫什么名字？")
+    assert asks_author("这份建议是哪个党派组织提出的？")
+    assert asks_author("Which organisation proposed the pilot zone?")
+    assert asks_author("Who wrote the proposal on the Huzhou hub?")
+    assert not asks_author("谁牵头编制了三年行动计划？") and not asks_author("Who attended?")
+    assert names_author("湖州市政协经济界委员 费震夏")
+    assert names_author("民进杭州市委会")
+    # a sentence is no byline, nor a line naming only what the question names
+    assert not names_author("浙江省湖州市委书记陈浩说，湖州已参与共建两个产业联盟。")
+    assert not names_author("民进杭州市委会", besides="民进杭州市委会提出了什么建议？")

@@ -19,11 +19,42 @@ ARTICLE = (
 )
 
 
+PROPOSAL = (
+    "尽快启动建设沪杭未来智造协同发展试验区\n\n"
+    "民进杭州市委会\n\n"
+    "深度融入长三角一体化发展，积极承接上海产业创新资源溢出，谋划打造沪杭未来智造协同发展试验区"
+    "是杭州市谋划的重点工作之一。建议杭州依托临平经开区等制造业先发优势区域开发建设先行启动区，"
+    "并建立省、市、区三级协调工作机制。\n"
+)
+
+
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder) -> Engine:
     return engine_over(
-        tmp_path_factory.mktemp("select"), use_embedder, {"fish.txt": ARTICLE, "rail.txt": RAIL}
+        tmp_path_factory.mktemp("select"),
+        use_embedder,
+        {"fish.txt": ARTICLE, "rail.txt": RAIL, "proposal.txt": PROPOSAL},
     )
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "哪个组织提出了建设沪杭未来智造协同发展试验区的建议？",
+        "Which organisation proposed the Shanghai-Hangzhou future smart manufacturing pilot zone?",
+    ],
+)
+def test_a_question_asking_who_proposed_quotes_the_byline(engine: Engine, question: str) -> None:
+    # the byline shares no word with the question: the selector alone never picks it
+    answer = engine.ask(question, mode="extractive")
+    assert answer.answerable
+    assert any("民进杭州市委会" in c.quote for c in answer.citations)
+
+
+def test_a_byline_is_not_quoted_unasked(engine: Engine) -> None:
+    answer = engine.ask("杭州建议依托哪些区域开发建设先行启动区？", mode="extractive")
+    assert answer.answerable and "临平经开区" in answer.answer
+    assert "民进杭州市委会" not in answer.answer
 
 
 def test_the_fitted_weights_match_the_features() -> None:
