@@ -120,6 +120,10 @@ _UNITS: dict[str, tuple[str, float]] = {
     "公斤": ("mass", 1.0),
     "千克": ("mass", 1.0),
     "倍": ("multiple", 1.0),
+    # containers: a port's throughput and a train's load are counted in TEU (39个标箱, 5000万标箱)
+    "个标箱": ("count:标箱", 1.0),
+    "标箱": ("count:标箱", 1.0),
+    "标准箱": ("count:标箱", 1.0),
     # durations (not 年 or 日: 2023年 and 8日 are dates far more often than spans)
     "小时": ("duration", 3600.0),
     "个小时": ("duration", 3600.0),
@@ -186,6 +190,9 @@ _EN_UNITS: dict[str, tuple[str, float]] = {
     "tons": ("mass", 1e3),
     "tonnes": ("mass", 1e3),
     "times": ("multiple", 1.0),
+    "teus": ("count:标箱", 1.0),
+    "teu": ("count:标箱", 1.0),
+    "standard containers": ("count:标箱", 1.0),  # 标准箱, word for word
     "hours": ("duration", 3600.0),
     "minutes": ("duration", 60.0),
     "seconds": ("duration", 1.0),
@@ -229,7 +236,9 @@ _ASKS_PERSON = re.compile(
     r"董事长|总经理|总裁|负责人|创始人|创办人|发言人|专家|院士|教授|记者|委员)(?:是|叫)谁"
     r"|\bwho (?:wrote|said|spoke|founded|heads|leads|chairs|directs|(?:is|was) the (?:head|director|"
     r"author|chair|founder|leader|president|mayor|secretary))\b"
-    r"|\bwhich (?:vice )?(?:minister|official|expert|scholar|professor|director|mayor|secretary)\b",
+    r"|\bwhich (?:vice )?(?:minister|official|expert|scholar|professor|director|mayor|secretary)\b"
+    r"|\bname of the\b[^?]*\b(?:secretary|director|head|mayor|governor|minister|chair(?:man)?"
+    r"|president|author|founder|official|professor|expert|leader|spokesperson)\b",
     re.I,
 )
 # a question asking who wrote or proposed something, or which body did: a person or an

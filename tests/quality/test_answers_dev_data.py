@@ -45,6 +45,11 @@ def test_answers_blind3_is_sound() -> None:
     assert check(rows, corpus, checker.BLIND3_MINIMUM) == []
 
 
+def test_answers_blind4_is_sound() -> None:
+    rows, corpus = load(checker.BLIND4)
+    assert check(rows, corpus, checker.BLIND4_MINIMUM) == []
+
+
 def test_answers_dev_loads_for_the_evaluator() -> None:
     questions = load_questions(DEFAULT)
     kinds = {q.kind for q in questions}

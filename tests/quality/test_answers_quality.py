@@ -1,4 +1,4 @@
-"""Quality guard for issue 13: the held-out answers sets (answers_dev, answers_fresh, the three
+"""Quality guard for issue 13: the held-out answers sets (answers_dev, answers_fresh, the four
 blind sets) and the own held-out set on the bundled corpus must not fall below the figures last measured (each test's
 comment) for the graded answers (confident, caveated, refused).
 
@@ -54,6 +54,11 @@ def blind3(corpus_engine: Engine) -> dict[str, dict]:
     return _report(corpus_engine, "answers_blind3.jsonl")
 
 
+@pytest.fixture(scope="module")
+def blind4(corpus_engine: Engine) -> dict[str, dict]:
+    return _report(corpus_engine, "answers_blind4.jsonl")
+
+
 def test_english_questions_are_answered(answers: dict[str, dict]) -> None:
     # measured: hit@5 0.953, answer-contains 0.814, false abstention 0.000, caveated 0.302
     assert answers["english"]["hit@5"] >= 0.93
@@ -83,12 +88,12 @@ def test_near_topic_questions_are_refused_or_caveated(answers: dict[str, dict]) 
 
 
 def test_own_held_out_set_does_not_regress(own: dict[str, dict]) -> None:
-    # measured: hit@5 1.000, answer-contains 0.940, false abstention 0.000 (0.920 and 0.020
-    # before the selector's `stated` feature and "value" implying money);
+    # measured: hit@5 1.000, answer-contains 0.960, false abstention 0.000 (0.920 and 0.020
+    # before the selector's `stated` feature, "value" implying money and TEU as a unit);
     # unanswerable: refused 2/10, refused or caveated 8/10 (7/10 before a person asked had to be
     # named)
     assert own["overall"]["hit@5"] >= 0.97
-    assert own["overall"]["answer_contains"] >= 0.90
+    assert own["overall"]["answer_contains"] >= 0.92
     assert own["overall"]["false_abstention"] <= 0.02
     assert own["overall"]["caveated"] <= 0.14
     assert own["unanswerable"]["abstention"] >= 0.2
@@ -97,10 +102,11 @@ def test_own_held_out_set_does_not_regress(own: dict[str, dict]) -> None:
 
 def test_fresh_set_written_blind(fresh: dict[str, dict]) -> None:
     # answers_fresh.jsonl was written after the answer code, by someone who had not read it (and
-    # has since been read to find what fails); measured: English answer-contains 0.800,
+    # has since been read to find what fails); measured: English answer-contains 0.867 (0.800
+    # before bylines were quoted),
     # paraphrase 0.900 with 0.100 refused, near-topic refused or caveated 0.792 (before implied
     # units, CC-CEDICT containment and the selector's unit feature: 0.750, 0.200, 0.720)
-    assert fresh["english"]["answer_contains"] >= 0.73
+    assert fresh["english"]["answer_contains"] >= 0.80
     assert fresh["paraphrase"]["answer_contains"] >= 0.80
     assert fresh["paraphrase"]["false_abstention"] <= 0.15
     assert fresh["near_topic"]["refused_or_caveated"] >= 0.70
@@ -109,11 +115,11 @@ def test_fresh_set_written_blind(fresh: dict[str, dict]) -> None:
 def test_blind_set(blind: dict[str, dict]) -> None:
     # answers_blind.jsonl, written blind after the fresh set was read; its odd-numbered questions
     # were read once to find what fails, the even ones never. Measured: English hit@5 1.000,
-    # answer-contains 0.833; paraphrase 0.750 with 0.050 refused; near-topic refused or caveated
+    # answer-contains 0.867 (0.833 before "standard containers" was read as TEU); paraphrase 0.750 with 0.050 refused; near-topic refused or caveated
     # 0.846 (0.808 before a person asked had to be named and 最快 was read as a superlative;
     # at the commit before this round: 0.833; 0.650, 0.050; 0.769)
     assert blind["english"]["hit@5"] >= 0.93
-    assert blind["english"]["answer_contains"] >= 0.77
+    assert blind["english"]["answer_contains"] >= 0.80
     assert blind["paraphrase"]["answer_contains"] >= 0.65
     assert blind["overall"]["false_abstention"] <= 0.06
     assert blind["near_topic"]["refused_or_caveated"] >= 0.77
@@ -124,12 +130,12 @@ def test_second_blind_set(blind2: dict[str, dict]) -> None:
     # after them: English hit@5 0.950, answer-contains 0.850; paraphrase hit@5 0.800,
     # answer-contains 0.400, refused 0.333; near-topic refused or caveated 0.600. Then read to
     # find what fails (so no longer blind): after loose quantities, the closed-period year rule,
-    # the selector's `stated` feature, named companies, persons counted and named, paraphrase
-    # 0.600 with 0.200 refused, near-topic 0.900.
+    # the selector's `stated` feature, named companies, persons counted and named, bylines,
+    # paraphrase 0.733 with 0.200 refused, near-topic 0.900.
     # Below issue 13's targets: this guards the figures, it does not claim them.
     assert blind2["english"]["hit@5"] >= 0.90
     assert blind2["english"]["answer_contains"] >= 0.80
-    assert blind2["paraphrase"]["answer_contains"] >= 0.53
+    assert blind2["paraphrase"]["answer_contains"] >= 0.66
     assert blind2["paraphrase"]["false_abstention"] <= 0.27
     assert blind2["near_topic"]["refused_or_caveated"] >= 0.80
 
@@ -145,3 +151,16 @@ def test_third_blind_set(blind3: dict[str, dict]) -> None:
     assert blind3["overall"]["answer_contains"] >= 0.78
     assert blind3["overall"]["false_abstention"] <= 0.08
     assert blind3["near_topic"]["refused_or_caveated"] >= 0.70
+
+
+def test_fourth_blind_set(blind4: dict[str, dict]) -> None:
+    # answers_blind4.jsonl, written blind after blind3 had been read, measured once unseen on
+    # 7a8cefc: English hit@5 1.000, answer-contains 0.700; all answerable 0.675 with 0.050
+    # refused (paraphrase hit@1 0.600, answer-contains 0.650); near-topic 0.700. Then read:
+    # after bylines and TEU, English 0.800, all answerable 0.725 (the rest unchanged).
+    # Below issue 13's targets: this guards the figures, it does not claim them.
+    assert blind4["english"]["hit@5"] >= 0.93
+    assert blind4["english"]["answer_contains"] >= 0.75
+    assert blind4["overall"]["answer_contains"] >= 0.68
+    assert blind4["overall"]["false_abstention"] <= 0.08
+    assert blind4["near_topic"]["refused_or_caveated"] >= 0.65

@@ -99,6 +99,8 @@ def test_quantities() -> None:
         ("通关时间能缩短多少小时？", "duration"),
         ("How many hours does a test take?", "duration"),
         ("碳谷的税收是多少？", None),
+        ("How many TEUs of cargo did the first train carry?", "count:标箱"),
+        ("上海港一年吞吐多少标箱？", "count:标箱"),
     ],
 )
 def test_asked_unit(question: str, unit: str | None) -> None:
@@ -421,6 +423,8 @@ def test_a_person_asked_is_named() -> None:
         "absent"
     ]
     assert kinds("Who wrote the proposal on the Huzhou hub?", byline) == []
+    q = "What was the name of the provincial Party secretary who received the delegation?"
+    assert kinds(q, ev("上海市党政代表团在浙江考察，两地签署合作协议。")) == ["absent"]
     # a bare 谁 may be answered by an organisation: not checked
     assert kinds("谁牵头编制了三年行动计划？", ev("上海市发展改革委牵头编制。")) == []
     assert names_person("浙江省湖州市委书记陈浩说") and not names_person("嘉兴与上海两地合作")
@@ -437,3 +441,15 @@ def test_authors_asked_and_bylines() -> None:
     # a sentence is no byline, nor a line naming only what the question names
     assert not names_author("浙江省湖州市委书记陈浩说，湖州已参与共建两个产业联盟。")
     assert not names_author("民进杭州市委会", besides="民进杭州市委会提出了什么建议？")
+
+
+def test_containers_are_counted_in_teu() -> None:
+    assert [
+        (q.dimension, q.value) for q in extract_quantities("满载39个标箱，吞吐量5000万标箱")
+    ] == [
+        ("count:标箱", 39.0),
+        ("count:标箱", 5e7),
+    ]
+    assert kinds("How many TEUs did the first train carry?", ev("满载39个标箱家用电器。")) == []
+    assert kinds("How many TEUs did the first train carry?", ev("货值达1.2亿元。")) == ["unit"]
+    assert asked_unit("How many standard containers was the train loaded with?") == "count:标箱"
