@@ -517,13 +517,14 @@ def wanted_unit(question: str) -> str | None:
 
 def holds_unit(dimension: str, text: str, *, strict: bool = False) -> bool:
     """`text` states a quantity in a unit compatible with `dimension` (a scale word alone, 2.3亿,
-    does not count: it fits every unit). `strict`: the generic classifier 个 is compatible only
-    with itself, as evidence *for* a sentence (五个城市 does not state a head count), while a
-    mismatch check keeps it lenient (五十多个 may count anything)."""
+    does not count: it fits every unit). `strict`: a quantity counted by the generic classifier 个
+    holds only an asked 个, as evidence *for* a sentence (五个城市 does not state a head count;
+    多少个站点 is held by 187座), while a mismatch check keeps it lenient (五十多个 may count
+    anything)."""
     return any(
         x.dimension != "bare"
         and _compatible(dimension, x.dimension)
-        and not (strict and "count:个" in (dimension, x.dimension) and dimension != x.dimension)
+        and not (strict and x.dimension == "count:个" and dimension != "count:个")
         for x in extract_quantities(text)
     )
 
@@ -962,6 +963,16 @@ def _check_quantities(q: Constraints, evidence: Sequence[Evidence]) -> Mismatch 
         "、".join(x.text for x in missing),
         "、".join(dict.fromkeys(y.text for y in others[:3])),
     )
+
+
+def asks_rank(question: str) -> bool:
+    """The question asks for a rank (第几, 排名多少, what rank)."""
+    return _ASKS_RANK.search(question) is not None
+
+
+def states_rank(text: str) -> bool:
+    """The text states a rank (第八, 首位, top 3)."""
+    return _HAS_RANK.search(text) is not None
 
 
 def _check_absent(question: str, evidence: Sequence[Evidence], zh: bool) -> Mismatch | None:

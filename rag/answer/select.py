@@ -31,7 +31,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from rag.answer.constraints import UNSTATED, holds_unit, unstated, wanted_unit
+from rag.answer.constraints import (
+    UNSTATED,
+    asks_rank,
+    holds_unit,
+    states_rank,
+    unstated,
+    wanted_unit,
+)
 from rag.answer.qtype import answer_type, type_match
 from rag.index.tokenize import bigram_share, bigrams, content_chars, fold, strip_question_words
 from rag.retrieve.hybrid import Hit, Query
@@ -112,6 +119,7 @@ def features(
     q_focus = set(content_chars(asked))
     kind = answer_type(query.text)
     unit = wanted_unit(query.text)
+    rank = asks_rank(query.text)
     top = max((h.score for h in hits), default=1.0) or 1.0
     # how much of what the question states (its year, places, quantities) each passage states
     stated = {
@@ -146,7 +154,8 @@ def features(
                 "focus_characters": (
                     sum(c in f for c in focus_chars) / len(focus_chars) if focus_chars else 0.0
                 ),
-                "type_match": type_match(kind, s.text),
+                # a rank asked (第几位) is a number, but only a stated rank (第八) answers it
+                "type_match": float(states_rank(s.text)) if rank else type_match(kind, s.text),
                 "unit_match": float(unit is not None and holds_unit(unit, s.text, strict=True)),
                 "stated": stated[s.passage],
                 "novelty": new / len(chars) if chars else 0.0,

@@ -157,10 +157,10 @@ def test_fourth_blind_set(blind4: dict[str, dict]) -> None:
     # answers_blind4.jsonl, written blind after blind3 had been read, measured once unseen on
     # 7a8cefc: English hit@5 1.000, answer-contains 0.700; all answerable 0.675 with 0.050
     # refused (paraphrase hit@1 0.600, answer-contains 0.650); near-topic 0.700. Then read:
-    # after bylines and TEU, English 0.800, all answerable 0.725 (the rest unchanged).
+    # after bylines, TEU and ranks, English 0.800, all answerable 0.750 (the rest unchanged).
     # Below issue 13's targets: this guards the figures, it does not claim them.
     assert blind4["english"]["hit@5"] >= 0.93
     assert blind4["english"]["answer_contains"] >= 0.75
-    assert blind4["overall"]["answer_contains"] >= 0.68
+    assert blind4["overall"]["answer_contains"] >= 0.70
     assert blind4["overall"]["false_abstention"] <= 0.08
     assert blind4["near_topic"]["refused_or_caveated"] >= 0.65

@@ -10,6 +10,7 @@ from rag.answer.constraints import (
     Evidence,
     asked_unit,
     asks_author,
+    asks_rank,
     check_answer,
     english_names,
     extract,
@@ -20,6 +21,7 @@ from rag.answer.constraints import (
     mismatches,
     names_author,
     names_person,
+    states_rank,
     unstated,
 )
 from rag.answer.implied import implied_unit
@@ -410,6 +412,15 @@ def test_a_generic_classifier_is_no_evidence_for_a_head_count() -> None:
     assert not holds_unit("count:人", "5 个主场城市外地游客量较上周增长", strict=True)
     assert holds_unit("count:人", "场均观众人数达到了 25802 人", strict=True)
     assert holds_unit("count:个", "5 个主场城市", strict=True)
+    # an asked 个 is generic: any count holds it (多少个站点, 187座)
+    assert holds_unit("count:个", "上海建成187座换电站", strict=True)
+
+
+def test_ranks_asked_and_stated() -> None:
+    assert asks_rank("南通同上海的联动在全国排到第几位？") and asks_rank("What rank does it hold?")
+    assert not asks_rank("南通有多少家企业？")
+    assert states_rank("全国排名第八。") and states_rank("位居全国首位")
+    assert not states_rank("南通与上海联动发展成果丰硕。")
 
 
 def test_a_person_asked_is_named() -> None:
