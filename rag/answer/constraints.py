@@ -567,8 +567,9 @@ def extract_places(text: str) -> tuple[str, ...]:
             continue
         kind = name_kind(word)
         named = kind == "name" and flag in _PROPER  # 华为 (nr), 比亚迪; not 春节 (t)
-        # a dictionary place jieba reads as an adjective is one (新兴 "emerging", Xinxing county)
-        place = kind == "place" and flag.startswith("n")
+        # a dictionary place jieba reads as an adjective or a common noun is none: 新兴 "emerging",
+        # 资源 "resources" (Xinxing and Ziyuan counties)
+        place = kind == "place" and flag.startswith("n") and flag != "n"
         if not ((flag in ("ns", "nt") and kind != "common") or place or named):
             continue
         core = _place_core(word)

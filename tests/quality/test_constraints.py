@@ -124,6 +124,7 @@ def test_places_follow_the_dictionary_over_the_tagger() -> None:
     assert extract("珠三角的企业").places == ("珠三角",)
     # a dictionary place read as an adjective is none: 新兴 "emerging" (and Xinxing county)
     assert extract("新兴产业与新兴市场").places == ()
+    assert extract("存量资源被盘活").places == ()  # 资源, a noun (and Ziyuan county)
 
 
 def test_companies_and_organisations_are_named() -> None:
