@@ -541,6 +541,12 @@ def asked_unit(question: str) -> str | None:
     return None
 
 
+def _tagged(text: str, *, hmm: bool = True) -> list[tuple[str, str]]:
+    """jieba's (word, part-of-speech) pairs of a folded text."""
+    with _POSSEG_LOCK:
+        return [(p.word, p.flag) for p in jieba.posseg.cut(text, HMM=hmm)]
+
+
 def extract_places(text: str) -> tuple[str, ...]:
     """Places (ns) and organisations (nt) a Chinese text names: folded, suffix (市, 省…) removed.
     A proper noun CC-CEDICT glosses as a name (华为 "Huawei") counts as well, and one followed by
@@ -551,12 +557,11 @@ def extract_places(text: str) -> tuple[str, ...]:
     `nr`, 珠三角 `nz`).
     """
     folded = fold_long(text)
-    with _POSSEG_LOCK:
-        # dictionary words only: jieba's HMM guesses new "places" out of any unknown run (锦地罗不)
-        pairs = [(p.word, p.flag) for p in jieba.posseg.cut(folded, HMM=False)]
-        # but an organisation's name is seldom a dictionary word (张江集团): read with the HMM,
-        # and only where an organisation word follows it
-        guessed = [(p.word, p.flag) for p in jieba.posseg.cut(folded)]
+    # dictionary words only: jieba's HMM guesses new "places" out of any unknown run (锦地罗不)
+    pairs = _tagged(folded, hmm=False)
+    # but an organisation's name is seldom a dictionary word (张江集团): read with the HMM, and
+    # only where an organisation word follows it (a second cut, so only when one occurs at all)
+    guessed = _tagged(folded) if any(h in folded for h in _ORG_HEADS) else []
     out = [
         word + head
         for (word, flag), (head, _) in itertools.pairwise(guessed)
@@ -590,12 +595,11 @@ def names_author(text: str, *, besides: str = "") -> bool:
     line = text.strip()
     if not line or len(line) > _BYLINE_CHARS or _SENTENCE_MARK.search(line):
         return False
-    if names_person(line, besides=besides):
-        return True
-    with _POSSEG_LOCK:
-        pairs = [(p.word, p.flag) for p in jieba.posseg.cut(fold_long(line))]
+    pairs = _tagged(fold_long(line))
     folded = fold_long(besides)
-    return any(flag == "nt" and word not in folded for word, flag in pairs)
+    return _person_in(pairs, folded) or any(
+        flag == "nt" and word not in folded for word, flag in pairs
+    )
 
 
 _BYLINE_CHARS = 30
@@ -609,9 +613,10 @@ def names_person(text: str, *, besides: str = "") -> bool:
     starts with a common surname (a famous name it glosses; not 阿拉伯, "Arabic", nor 嘉兴, a
     place), or a surname jieba tags `nr` alone before a short word (吴 + 朝晖: it splits names
     it does not know)."""
-    with _POSSEG_LOCK:
-        pairs = [(p.word, p.flag) for p in jieba.posseg.cut(fold_long(text))]
-    besides = fold_long(besides)
+    return _person_in(_tagged(fold_long(text)), fold_long(besides))
+
+
+def _person_in(pairs: list[tuple[str, str]], besides: str) -> bool:
     for (word, flag), (after, after_flag) in itertools.pairwise([*pairs, ("", "x")]):
         if flag != "nr" or len(word) > 4 or word + after[:1] in besides or word in besides:
             continue
@@ -838,8 +843,8 @@ def _check_places_en(question: str, evidence: Sequence[Evidence]) -> Mismatch | 
     """`_check_places` for an English question, over its `english_names`. One is missing when
     the quote, the sentence before it and the title name none of its headwords and their pinyin
     never spells it (洋山港 spells Yangshan, a name no dictionary tags), and the quote or the
-    sentence before it names another place (its pinyin not an asked word's), or, for a name that is no place, the quotes'
-    passages do not name it either."""
+    sentence before it names another place (its pinyin not an asked word's), or, for a name that
+    is no place, the quotes' passages do not name it either."""
     asked = english_names(question)
     if not asked:
         return None
@@ -979,8 +984,8 @@ def states_rank(text: str) -> bool:
 def _check_absent(question: str, evidence: Sequence[Evidence], zh: bool) -> Mismatch | None:
     """The question asks for a figure (多少, how many) or a rank (第几) and no quote states one:
     the quotes are about the asked thing, not its answer (成员 asked, only the founding told)."""
-    if _ASKS_RANK.search(question):
-        if any(_HAS_RANK.search(ev.quote) for ev in evidence):
+    if asks_rank(question):
+        if any(states_rank(ev.quote) for ev in evidence):
             return None
         return Mismatch("absent", "名次" if zh else "a rank", "")
     if _ASKS_PERSON.search(question):
@@ -998,8 +1003,7 @@ def asked_attribute(question: str) -> str | None:
     """The common noun a Chinese question asks the value of: the one right after a counting
     question word (多少家成员 → 成员), else the nearest before its question word (女性有多少人 →
     女性); None if neither. A noun after 哪/什么 is the kind of answer (哪个港口), not asked of."""
-    with _POSSEG_LOCK:
-        words = [(p.word, p.flag) for p in jieba.posseg.cut(fold_long(question), HMM=False)]
+    words = _tagged(fold_long(question), hmm=False)
     at = next((i for i, (w, _) in enumerate(words) if _ASK_WORD.search(w)), None)
     if at is None:
         return None
