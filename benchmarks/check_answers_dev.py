@@ -1,6 +1,6 @@
 """Checks of the hand-written held-out sets `benchmarks/data/answers_dev.jsonl`, `answers_fresh.jsonl`,
-`answers_blind.jsonl`, `answers_blind2.jsonl`, `answers_blind3.jsonl` and `answers_blind4.jsonl`
-(issue 13).
+`answers_blind.jsonl`, `answers_blind2.jsonl`, `answers_blind3.jsonl`, `answers_blind4.jsonl` and
+`answers_blind5.jsonl` (issue 13).
 
 Run as `python -m benchmarks.check_answers_dev [FILE]`: prints every problem and exits 1 if any.
 What is checked, against the bundled `corpus/`:
@@ -15,7 +15,7 @@ What is checked, against the bundled `corpus/`:
   (both folded traditional→simplified): the asked-for fact is not in the collection;
 - `non_question` lines: `answerable` false and no answers;
 - at least `MINIMUM[kind]` questions of each kind (`FRESH_MINIMUM` for `answers_fresh.jsonl`,
-  `BLIND_MINIMUM`, `BLIND2_MINIMUM`, `BLIND3_MINIMUM` and `BLIND4_MINIMUM` for the blind sets),
+  `BLIND_MINIMUM` … `BLIND5_MINIMUM` for the blind sets),
   spread over every corpus document.
 """
 
@@ -54,6 +54,10 @@ BLIND4 = ROOT / "benchmarks" / "data" / "answers_blind4.jsonl"
 # answers_blind4.jsonl: a sixth, written blind after blind3 had been read, and run once on the
 # final state of that work
 BLIND4_MINIMUM = {"english": 20, "paraphrase": 20, "near_topic": 20}
+BLIND5 = ROOT / "benchmarks" / "data" / "answers_blind5.jsonl"
+# answers_blind5.jsonl: a seventh, written blind after blind4 had been read, and run once on the
+# final state of the work that follows it
+BLIND5_MINIMUM = {"english": 20, "paraphrase": 20, "near_topic": 20}
 SHARED_RUN = 4  # a paraphrase may share shorter runs (function words, numbers) with its sentence
 
 _WS = re.compile(r"\s+")
@@ -165,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         BLIND2.name: BLIND2_MINIMUM,
         BLIND3.name: BLIND3_MINIMUM,
         BLIND4.name: BLIND4_MINIMUM,
+        BLIND5.name: BLIND5_MINIMUM,
     }.get(path.name, MINIMUM)
     problems = check(rows, corpus, minimum)
     for p in problems:
