@@ -278,8 +278,9 @@ _ANSWER_FRAMES = frozenset(
     ]
 )
 _PERCENT_ZH = re.compile(rf"百分之([{_ZH_NUM}]+|{_NUM})")
-# What a question asks for: 多少亿元, 几家, 多少平方公里; how many km, how much (in) yuan
-_ASKED_ZH = re.compile(rf"(?:多少|几)\s*(?:万亿|[十百千万亿])?\s*({_ZH_UNIT_ALT})")
+# What a question asks for: 多少亿元, 几家, 多少平方公里; how many km, how much (in) yuan. Not
+# after 第: 第几位, 第几名 ask a rank (`asks_rank`), not a count of people
+_ASKED_ZH = re.compile(rf"(?<!第)(?:多少|几)\s*(?:万亿|[十百千万亿])?\s*({_ZH_UNIT_ALT})")
 _ASKED_EN = re.compile(
     rf"how\s+(?:many|much)\s+(?:(?:thousand|million|billion|trillion)\s+)?({_EN_UNIT_ALT})\b"
     rf"|in\s+(?:(?:thousand|million|billion|trillion)\s+)?({_EN_UNIT_ALT})\b(?=[^a-z]*$)",

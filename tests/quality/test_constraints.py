@@ -103,6 +103,9 @@ def test_quantities() -> None:
         ("碳谷的税收是多少？", None),
         ("How many TEUs of cargo did the first train carry?", "count:标箱"),
         ("上海港一年吞吐多少标箱？", "count:标箱"),
+        ("有几位院士入驻？", "count:位"),
+        ("南通在全国排到第几位？", None),  # a rank, not a head count
+        ("这款产品排名第几名？", None),
     ],
 )
 def test_asked_unit(question: str, unit: str | None) -> None:
