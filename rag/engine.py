@@ -146,9 +146,11 @@ class Engine:
 
     def close(self) -> None:
         """Stop the merge thread, the query batcher and the idle parse workers; release the
-        database connection."""
+        database connection and the LLM's connections (an LLM handed in is owned from then on)."""
         self.indexer.close()
         self._queries.close()
+        if self.llm is not None:
+            self.llm.close()
         if self._sandbox is not None:
             self._sandbox.close()
         self.store.close()

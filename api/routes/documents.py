@@ -137,17 +137,24 @@ async def upload(
     """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
-        form = await request.form(max_files=_MAX_FILES, max_fields=_MAX_FILES + 10)
-        files = [
-            f for key in ("file", "files") for f in form.getlist(key) if isinstance(f, UploadFile)
-        ]
-        if not files:
-            raise InputError("no file in the upload: send multipart field 'file'")
-        meta = _metadata(form.get("metadata"))
-        uploads = [
-            Upload(safe_source(f.filename), await _read_upload(f, settings.max_file_bytes), meta)
-            for f in files
-        ]
+        # `async with`: the form's spooled temporary files are closed however the request ends
+        # (left to the garbage collector, every upload would hold a file until it ran)
+        async with request.form(max_files=_MAX_FILES, max_fields=_MAX_FILES + 10) as form:
+            files = [
+                f
+                for key in ("file", "files")
+                for f in form.getlist(key)
+                if isinstance(f, UploadFile)
+            ]
+            if not files:
+                raise InputError("no file in the upload: send multipart field 'file'")
+            meta = _metadata(form.get("metadata"))
+            uploads = [
+                Upload(
+                    safe_source(f.filename), await _read_upload(f, settings.max_file_bytes), meta
+                )
+                for f in files
+            ]
     elif ctype == "application/json":
         try:
             doc = DocumentIn.model_validate_json(await request.body())

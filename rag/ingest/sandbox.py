@@ -132,6 +132,7 @@ class Sandbox:
         self._slots = threading.BoundedSemaphore(max(1, limits.processes))
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
+        self._closed = False  # after `close`, a worker that finishes is stopped, not kept
         # idle workers go with the sandbox, even one nobody closed
         self._finalizer = weakref.finalize(self, _stop_all, self._idle, self._lock)
 
@@ -147,14 +148,25 @@ class Sandbox:
             except BaseException:
                 worker.stop()
                 raise
-            with self._lock:
-                self._idle.append(worker)
+            self._keep(worker)
         finally:
             self._slots.release()
 
     def close(self) -> None:
-        """Stop the idle workers (a running call keeps its worker until it ends, then stops it)."""
+        """Stop the idle workers (a running call or warm-up keeps its worker until it ends, then
+        stops it)."""
+        with self._lock:
+            self._closed = True
         self._finalizer()
+
+    def _keep(self, worker: _Worker) -> None:
+        """Put a worker that may serve again with the idle ones, or stop it if the sandbox has
+        been closed meanwhile (a warm-up still starting when the engine closed)."""
+        with self._lock:
+            if not self._closed:
+                self._idle.append(worker)
+                return
+        worker.stop()
 
     def run(
         self, name: str, call: Callable[[], T], *, cancelled: Callable[[], bool] | None = None
@@ -234,8 +246,7 @@ class Sandbox:
             return kind, value
         finally:
             if keep:
-                with self._lock:
-                    self._idle.append(worker)
+                self._keep(worker)
             else:
                 worker.stop()
 

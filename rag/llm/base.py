@@ -6,6 +6,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Self
 
 from rag.errors import LLMBadResponse, LLMError, LLMRateLimited, LLMTimeout
 
@@ -64,6 +65,17 @@ class LLM(ABC):
 
         Raises `LLMError` subclasses; never returns garbage silently.
         """
+
+    def close(self) -> None:  # noqa: B027  (not abstract: a backend holding nothing has none)
+        """Release what the backend holds (connections); the engine that uses it calls this."""
+
+    def __enter__(self) -> Self:
+        """`with get_llm(...) as llm:` closes it at the end."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the backend."""
+        self.close()
 
     def complete(self, messages: Sequence[Message]) -> Completion:
         """The whole reply."""

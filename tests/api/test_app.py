@@ -171,3 +171,5 @@ def test_real_server_on_loopback(engine: Engine) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()

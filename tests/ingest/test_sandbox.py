@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ingest.processes import alive, status_kib, wait_until
+from ingest.processes import alive, parse_processes, status_kib, wait_until
 
 from rag.errors import Cancelled, CorruptDocument, DocumentTooComplex, EncryptedDocument
 from rag.ingest.sandbox import Sandbox, SandboxLimits
@@ -152,6 +152,20 @@ def test_call_cancelled_while_its_worker_starts_never_runs(tmp_path: Path) -> No
     assert time.monotonic() - start < 1  # not the ~2 s a worker takes to load the parsers
     assert not pid_file.exists()
     box.close()
+
+
+def test_warm_up_finishing_after_close_stops_its_worker() -> None:
+    """`Engine.warm_parser` starts a worker in the background; an engine closed while it loads
+    (a service stopped at once) must not leave that process running."""
+    others = set(parse_processes(os.getpid()))  # the module's sandbox keeps a worker of its own
+    box = Sandbox(SandboxLimits(memory_mb=512, timeout=20))
+    warming = threading.Thread(target=box.start)
+    warming.start()
+    assert wait_until(lambda: bool(set(parse_processes(os.getpid())) - others), 10)  # starting
+    ours = set(parse_processes(os.getpid())) - others
+    box.close()
+    warming.join(60)
+    assert wait_until(lambda: not any(alive(pid) for pid in ours), 10)
 
 
 def test_call_waiting_for_a_slot_can_be_cancelled(tmp_path: Path) -> None:

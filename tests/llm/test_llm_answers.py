@@ -5,6 +5,7 @@ broken streams and a reply that obeys an instruction injected into a document.""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,16 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder) 
     return idx
 
 
+_OPEN: list[Engine] = []  # engines a test made, closed after it (their LLM clients hold sockets)
+
+
+@pytest.fixture(autouse=True)
+def _close_engines() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def make_engine(index_dir: Path, embedder: Embedder, peer: Peer, **kw: object) -> Engine:
     settings = Settings(
         index_dir=index_dir, llm_base_url=peer.base_url, llm_model="peer-model", **kw
@@ -53,7 +64,9 @@ def make_engine(index_dir: Path, embedder: Embedder, peer: Peer, **kw: object) -
         retries=int(kw.get("llm_retries", 2)),
         backoff=0.01,
     )  # type: ignore[call-overload]
-    return Engine(settings, embedder=embedder, llm=llm)
+    engine = Engine(settings, embedder=embedder, llm=llm)
+    _OPEN.append(engine)
+    return engine
 
 
 def test_good_answer_is_cited_and_checked(
@@ -304,7 +317,8 @@ def test_a_server_that_ignores_stream_is_understood(llm_peer: Peer) -> None:
     llm_peer.script(
         Reply(body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     )
-    c = OpenAIChat(llm_peer.base_url, "peer-model").complete([])
+    with OpenAIChat(llm_peer.base_url, "peer-model") as chat:
+        c = chat.complete([])
     assert c.text == "好的[1]。" and c.usage.total_tokens == 5
 
 

@@ -346,6 +346,10 @@ class Child:
             if line is None:
                 break
             self.seen.append(line)
+        # the pump has read stdout to its end (or gave up): close both pipes here, not in the GC
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
         return rc
 
 
