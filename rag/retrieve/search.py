@@ -21,6 +21,8 @@ from rag.retrieve.merge import Merged, merge_hits
 from rag.retrieve.rerank import load_reranker
 from rag.types import Passage
 
+MERGE_PASSAGES = 10  # passages ranked and merged whatever top_k asks (see `ranked`)
+
 
 @dataclass(frozen=True)
 class SearchResult:
@@ -113,7 +115,12 @@ def ranked(
     `lex`'s statistics: what `search` does once the query is checked and analysed (and what the
     PostgreSQL search does over the snapshot of its candidate pool, `rag.retrieve.pg`)."""
     reranker = load_reranker() if settings.rerank else None
-    depth = 2 * k  # touching chunks merge into one passage: rank enough to still fill k
+    # A passage's extent (the touching chunks merged into it), and so the answer read from it,
+    # must not depend on how many passages the caller asked for: at 5 a passage would lack
+    # neighbours ranked 11th to 20th that it has at 10. Rank and merge `MERGE_PASSAGES` at least
+    # (the depth evaluation reads), then keep the first k.
+    wide = max(k, MERGE_PASSAGES)
+    depth = 2 * wide  # touching chunks merge into one passage: rank enough to still fill it
     while True:
         hits = retrieve(
             snap,
@@ -124,10 +131,11 @@ def ranked(
             reranker=reranker,
             lex=lex,
         )
-        merged, groups = distinct(snap, hits, k)
-        if len(groups) >= k or len(hits) < depth:
+        merged, groups = distinct(snap, hits, wide)
+        if len(groups) >= wide or len(hits) < depth:
             break
         depth *= 2
+    groups = groups[:k]
     return SearchResult(
         query=query,
         passages=tuple(passage(snap, merged, g) for g in groups),
