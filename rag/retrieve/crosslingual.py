@@ -251,14 +251,19 @@ def _variants(word: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _lookup(words: Sequence[str], table: dict[str, tuple[str, ...]]) -> tuple[str, ...] | None:
-    """Headwords for a phrase: its last word varied (plurals etc.), the others as written."""
+def _lookup(
+    words: Sequence[str], table: dict[str, tuple[str, ...]], doc_freq: TermCounts
+) -> list[str]:
+    """The collection's headwords for a phrase, most used first: its last word varied (plurals
+    etc.), the others as written. The first form with a headword the collection holds wins: a
+    plural glossed by a rare word only (`standards`: 价值标准) falls back to its singular
+    (`standard`: 标准)."""
     head = " ".join(words[:-1])
     for last in _variants(words[-1]):
-        found = table.get(f"{head} {last}".strip())
+        found = [h for h in table.get(f"{head} {last}".strip(), ()) if h in doc_freq]
         if found:
-            return found
-    return None
+            return sorted(found, key=lambda h: -doc_freq[h])
+    return []
 
 
 class TermCounts(Protocol):
@@ -283,10 +288,9 @@ def dictionary_terms(question: str, doc_freq: TermCounts) -> list[str]:
         for n in range(min(MAX_GLOSS_WORDS, len(words) - i), 0, -1):
             phrase = words[i : i + n]
             if phrase[0] in _FUNCTION or phrase[-1] in _FUNCTION:
-                found = None
+                present = []
             else:
-                found = _lookup(phrase, table)
-            present = sorted((h for h in found or () if h in doc_freq), key=lambda h: -doc_freq[h])
+                present = _lookup(phrase, table, doc_freq)
             if present:
                 out += present[:PER_TERM]
                 i += n

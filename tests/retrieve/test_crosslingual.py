@@ -101,3 +101,11 @@ def test_pinyin_tables_are_per_segment_and_count_live_words_only() -> None:
     assert {"张江", "嘉兴"} <= set(Lexicon(segs).cross_lingual_terms(question))
     gone = segs.with_deleted([1])  # the Zhangjiang chunk's row is tombstoned
     assert "张江" not in Lexicon(gone).cross_lingual_terms(question)
+
+
+def test_a_plural_glossed_by_a_word_the_collection_lacks_falls_back_to_its_singular() -> None:
+    """CC-CEDICT glosses `standards` by 价值标准 alone; a collection without that word still
+    gets 标准 from `standard`."""
+    doc_freq = {"标准": 12, "团体": 3}
+    assert "标准" in dictionary_terms("How many group standards were released?", doc_freq)
+    assert "价值标准" in dictionary_terms("What standards?", {"价值标准": 1, "标准": 9})
