@@ -1,6 +1,5 @@
 """Checks of the hand-written held-out sets `benchmarks/data/answers_dev.jsonl`, `answers_fresh.jsonl`,
-`answers_blind.jsonl`, `answers_blind2.jsonl`, `answers_blind3.jsonl`, `answers_blind4.jsonl` and
-`answers_blind5.jsonl` (issue 13).
+`answers_blind.jsonl`, `answers_blind2.jsonl` … `answers_blind6.jsonl` (issue 13).
 
 Run as `python -m benchmarks.check_answers_dev [FILE]`: prints every problem and exits 1 if any.
 What is checked, against the bundled `corpus/`:
@@ -15,7 +14,7 @@ What is checked, against the bundled `corpus/`:
   (both folded traditional→simplified): the asked-for fact is not in the collection;
 - `non_question` lines: `answerable` false and no answers;
 - at least `MINIMUM[kind]` questions of each kind (`FRESH_MINIMUM` for `answers_fresh.jsonl`,
-  `BLIND_MINIMUM` … `BLIND5_MINIMUM` for the blind sets),
+  `BLIND_MINIMUM` … `BLIND6_MINIMUM` for the blind sets),
   spread over every corpus document.
 """
 
@@ -58,6 +57,9 @@ BLIND5 = ROOT / "benchmarks" / "data" / "answers_blind5.jsonl"
 # answers_blind5.jsonl: a seventh, written blind after blind4 had been read, and run once on the
 # final state of the work that follows it
 BLIND5_MINIMUM = {"english": 20, "paraphrase": 20, "near_topic": 20}
+BLIND6 = ROOT / "benchmarks" / "data" / "answers_blind6.jsonl"
+# answers_blind6.jsonl: an eighth, written blind after blind5 had been read
+BLIND6_MINIMUM = {"english": 20, "paraphrase": 20, "near_topic": 20}
 SHARED_RUN = 4  # a paraphrase may share shorter runs (function words, numbers) with its sentence
 
 _WS = re.compile(r"\s+")
@@ -170,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         BLIND3.name: BLIND3_MINIMUM,
         BLIND4.name: BLIND4_MINIMUM,
         BLIND5.name: BLIND5_MINIMUM,
+        BLIND6.name: BLIND6_MINIMUM,
     }.get(path.name, MINIMUM)
     problems = check(rows, corpus, minimum)
     for p in problems:
