@@ -160,6 +160,7 @@ _CLASSIFIERS = [
     "处",
     "支",
     "款",
+    "次",  # times something happened (预约了多少次); 人次, persons counted per visit, is a head count
 ]
 # classifiers that count the same things: persons (五千名专家 answers 多少人), items of a list or
 # a register (37项措施 answers 多少条, 12项专利 多少件)

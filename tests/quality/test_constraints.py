@@ -106,6 +106,8 @@ def test_quantities() -> None:
         ("有几位院士入驻？", "count:位"),
         ("南通在全国排到第几位？", None),  # a rank, not a head count
         ("这款产品排名第几名？", None),
+        ("平台上线以来被预约了多少次？", "count:次"),
+        ("接待游客多少人次？", "count:人次"),
     ],
 )
 def test_asked_unit(question: str, unit: str | None) -> None:
