@@ -57,7 +57,7 @@ from dataclasses import dataclass
 import jieba.posseg
 
 from rag.answer.implied import PEOPLE, implied_unit
-from rag.answer.qtype import answer_type, is_chinese
+from rag.answer.qtype import answer_type, is_chinese, type_match
 from rag.index.tokenize import fold_long
 from rag.ingest.split import sentence_spans
 from rag.retrieve.crosslingual import (
@@ -994,6 +994,10 @@ def _check_absent(question: str, evidence: Sequence[Evidence], zh: bool) -> Mism
         if any(names_person(ev.quote, besides=question) for ev in evidence):
             return None
         return Mismatch("absent", "人名" if zh else "a person's name", "")
+    if answer_type(question) == "time":  # 哪一年, 什么时候, when: some quote must date something
+        if any(type_match("time", ev.quote) for ev in evidence):
+            return None
+        return Mismatch("absent", "时间" if zh else "a date", "")
     if answer_type(question) != "number" or wanted_unit(question) is not None:
         return None  # no figure asked, or one in a unit, which `_check_unit` checks
     if any(numbers(ev.quote) for ev in evidence):

@@ -470,3 +470,12 @@ def test_containers_are_counted_in_teu() -> None:
     assert kinds("How many TEUs did the first train carry?", ev("满载39个标箱家用电器。")) == []
     assert kinds("How many TEUs did the first train carry?", ev("货值达1.2亿元。")) == ["unit"]
     assert asked_unit("How many standard containers was the train loaded with?") == "count:标箱"
+
+
+def test_a_date_asked_is_given() -> None:
+    """哪一年 / 什么时候 / when: some quote must date something (a year, a month, 今年)."""
+    undated = ev("加快沪平盐城际、沪乍杭铁路等项目建设。")
+    assert "absent" in kinds("沪乍杭铁路预计哪一年建成通车？", undated)
+    assert kinds("When will the railway open?", undated) == ["absent"]
+    assert kinds("沪乍杭铁路预计哪一年建成通车？", ev("沪乍杭铁路预计2027年建成。")) == []
+    assert kinds("平台什么时候上线的？", ev("今年10月，平台正式上线。")) == []
