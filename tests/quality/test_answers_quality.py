@@ -59,6 +59,11 @@ def blind4(corpus_engine: Engine) -> dict[str, dict]:
     return _report(corpus_engine, "answers_blind4.jsonl")
 
 
+@pytest.fixture(scope="module")
+def blind5(corpus_engine: Engine) -> dict[str, dict]:
+    return _report(corpus_engine, "answers_blind5.jsonl")
+
+
 def test_english_questions_are_answered(answers: dict[str, dict]) -> None:
     # measured: hit@5 0.953, answer-contains 0.814, false abstention 0.000, caveated 0.302
     assert answers["english"]["hit@5"] >= 0.93
@@ -157,10 +162,23 @@ def test_fourth_blind_set(blind4: dict[str, dict]) -> None:
     # answers_blind4.jsonl, written blind after blind3 had been read, measured once unseen on
     # 7a8cefc: English hit@5 1.000, answer-contains 0.700; all answerable 0.675 with 0.050
     # refused (paraphrase hit@1 0.600, answer-contains 0.650); near-topic 0.700. Then read:
-    # after bylines, TEU and ranks, English 0.800, all answerable 0.750 (the rest unchanged).
+    # after bylines, TEU and ranks, English 0.800, all answerable 0.750 (the rest unchanged);
+    # 0.775 once 第几位 asked a rank, not a head count.
     # Below issue 13's targets: this guards the figures, it does not claim them.
     assert blind4["english"]["hit@5"] >= 0.93
     assert blind4["english"]["answer_contains"] >= 0.75
     assert blind4["overall"]["answer_contains"] >= 0.70
     assert blind4["overall"]["false_abstention"] <= 0.08
     assert blind4["near_topic"]["refused_or_caveated"] >= 0.65
+
+
+def test_fifth_blind_set(blind5: dict[str, dict]) -> None:
+    # answers_blind5.jsonl, written blind after blind4 had been read, measured unseen on 2354dd2
+    # and again after this round's first changes (the same): English hit@5 0.950,
+    # answer-contains 0.750; all answerable 0.775 with 0.025 refused; near-topic 0.650. Then
+    # read: with 次 a classifier, near-topic 0.700. Below issue 13's targets: a guard, not a claim.
+    assert blind5["english"]["hit@5"] >= 0.90
+    assert blind5["english"]["answer_contains"] >= 0.70
+    assert blind5["overall"]["answer_contains"] >= 0.72
+    assert blind5["overall"]["false_abstention"] <= 0.08
+    assert blind5["near_topic"]["refused_or_caveated"] >= 0.65
