@@ -64,6 +64,11 @@ def blind5(corpus_engine: Engine) -> dict[str, dict]:
     return _report(corpus_engine, "answers_blind5.jsonl")
 
 
+@pytest.fixture(scope="module")
+def blind6(corpus_engine: Engine) -> dict[str, dict]:
+    return _report(corpus_engine, "answers_blind6.jsonl")
+
+
 def test_english_questions_are_answered(answers: dict[str, dict]) -> None:
     # measured: hit@5 0.953, answer-contains 0.814, false abstention 0.000, caveated 0.302
     assert answers["english"]["hit@5"] >= 0.93
@@ -182,3 +187,15 @@ def test_fifth_blind_set(blind5: dict[str, dict]) -> None:
     assert blind5["overall"]["answer_contains"] >= 0.72
     assert blind5["overall"]["false_abstention"] <= 0.08
     assert blind5["near_topic"]["refused_or_caveated"] >= 0.65
+
+
+def test_sixth_blind_set(blind6: dict[str, dict]) -> None:
+    # answers_blind6.jsonl, written blind after blind5 had been read and measured once unseen at
+    # this round's end (0fa94a8): English hit@5 0.800, answer-contains 0.650; all answerable 0.600
+    # with 0.125 refused (paraphrases 0.550, 0.250); near-topic 0.800. Far below issue 13's
+    # answerable targets: this guards the figures, it does not claim them.
+    assert blind6["english"]["hit@5"] >= 0.75
+    assert blind6["english"]["answer_contains"] >= 0.60
+    assert blind6["overall"]["answer_contains"] >= 0.55
+    assert blind6["overall"]["false_abstention"] <= 0.15
+    assert blind6["near_topic"]["refused_or_caveated"] >= 0.75
