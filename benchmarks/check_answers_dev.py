@@ -13,8 +13,7 @@ What is checked, against the bundled `corpus/`:
   organisation, unit…) that occurs in no sentence of any corpus document together with `topic`
   (both folded traditional→simplified): the asked-for fact is not in the collection;
 - `non_question` lines: `answerable` false and no answers;
-- at least `MINIMUM[kind]` questions of each kind (`FRESH_MINIMUM` for `answers_fresh.jsonl`,
-  `BLIND_MINIMUM` … `BLIND6_MINIMUM` for the blind sets),
+- at least `MINIMUM[kind]` questions of each kind (`HELD_OUT[name]` for the sets written later),
   spread over every corpus document.
 """
 
@@ -34,32 +33,26 @@ DEFAULT = ROOT / "benchmarks" / "data" / "answers_dev.jsonl"
 CORPUS = ROOT / "corpus"
 CONSTRAINTS = {"year", "place", "org", "quantity", "superlative", "other"}
 MINIMUM = {"english": 35, "paraphrase": 25, "near_topic": 25, "non_question": 8}
-FRESH = ROOT / "benchmarks" / "data" / "answers_fresh.jsonl"
-# answers_fresh.jsonl: a second set, written later by someone who had not seen the answer code
-# (one of its 25 near-topic questions was dropped: its document answers it, 12万平方米 of 建筑面积
-# in the sentence after the one naming the building, which the `absent` check cannot see)
-FRESH_MINIMUM = {"english": 15, "paraphrase": 20, "near_topic": 24}
-BLIND = ROOT / "benchmarks" / "data" / "answers_blind.jsonl"
-# answers_blind.jsonl: a third set, written blind by a helper after the fresh set had been read
-BLIND_MINIMUM = {"english": 30, "paraphrase": 20, "near_topic": 26}
-BLIND2 = ROOT / "benchmarks" / "data" / "answers_blind2.jsonl"
-# answers_blind2.jsonl: a fourth, written blind at the end of the work the blind set measured
-BLIND2_MINIMUM = {"english": 20, "paraphrase": 15, "near_topic": 20}
-BLIND3 = ROOT / "benchmarks" / "data" / "answers_blind3.jsonl"
-# answers_blind3.jsonl: a fifth, written blind while the paraphrase and near-topic work it
-# measures was being done, and run once at its end
-BLIND3_MINIMUM = {"english": 20, "paraphrase": 20, "near_topic": 20}
-BLIND4 = ROOT / "benchmarks" / "data" / "answers_blind4.jsonl"
-# answers_blind4.jsonl: a sixth, written blind after blind3 had been read, and run once on the
-# final state of that work
-BLIND4_MINIMUM = {"english": 20, "paraphrase": 20, "near_topic": 20}
-BLIND5 = ROOT / "benchmarks" / "data" / "answers_blind5.jsonl"
-# answers_blind5.jsonl: a seventh, written blind after blind4 had been read, and run once on the
-# final state of the work that follows it
-BLIND5_MINIMUM = {"english": 20, "paraphrase": 20, "near_topic": 20}
-BLIND6 = ROOT / "benchmarks" / "data" / "answers_blind6.jsonl"
-# answers_blind6.jsonl: an eighth, written blind after blind5 had been read
-BLIND6_MINIMUM = {"english": 20, "paraphrase": 20, "near_topic": 20}
+_EACH_20 = {"english": 20, "paraphrase": 20, "near_topic": 20}
+# The sets written later, each by someone who had not read the answer code, by file name → the
+# least count of each kind it holds (`MINIMUM` is answers_dev.jsonl's):
+# - answers_fresh: a second set, written after the answer code (one of its 25 near-topic
+#   questions was dropped: its document answers it, 12万平方米 of 建筑面积 in the sentence after the
+#   one naming the building, which the `absent` check cannot see);
+# - answers_blind: written blind by a helper after the fresh set had been read;
+# - answers_blind2: written blind at the end of the work the blind set measured;
+# - answers_blind3: written blind while the work it measures was being done, run once at its end;
+# - answers_blind4 … answers_blind6: each written blind after the one before had been read, and
+#   run once on the final state of the work that followed.
+HELD_OUT: dict[str, dict[str, int]] = {
+    "answers_fresh.jsonl": {"english": 15, "paraphrase": 20, "near_topic": 24},
+    "answers_blind.jsonl": {"english": 30, "paraphrase": 20, "near_topic": 26},
+    "answers_blind2.jsonl": {"english": 20, "paraphrase": 15, "near_topic": 20},
+    "answers_blind3.jsonl": _EACH_20,
+    "answers_blind4.jsonl": _EACH_20,
+    "answers_blind5.jsonl": _EACH_20,
+    "answers_blind6.jsonl": _EACH_20,
+}
 SHARED_RUN = 4  # a paraphrase may share shorter runs (function words, numbers) with its sentence
 
 _WS = re.compile(r"\s+")
@@ -165,15 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     path = Path(args[0]) if args else DEFAULT
     rows, corpus = load(path)
-    minimum = {
-        FRESH.name: FRESH_MINIMUM,
-        BLIND.name: BLIND_MINIMUM,
-        BLIND2.name: BLIND2_MINIMUM,
-        BLIND3.name: BLIND3_MINIMUM,
-        BLIND4.name: BLIND4_MINIMUM,
-        BLIND5.name: BLIND5_MINIMUM,
-        BLIND6.name: BLIND6_MINIMUM,
-    }.get(path.name, MINIMUM)
+    minimum = HELD_OUT.get(path.name, MINIMUM)
     problems = check(rows, corpus, minimum)
     for p in problems:
         print(p)

@@ -798,15 +798,12 @@ def _check_places(q: Constraints, evidence: Sequence[Evidence]) -> Mismatch | No
     missing = _not_within([p for p in q.places if p not in near], near)
     if not missing:
         return None
-    others: list[str] = []
-    for ev in evidence:
-        # the sentence before counts as it does for the asked place: a quote inside a speaker's
-        # words (湖州市委书记陈浩说：…56家) gives the speaker's place's figure
-        others += [
-            p
-            for p in extract_places(f"{_sentence_before(ev)} {ev.quote}")
-            if not any(p in a or a in p for a in q.places)  # 张江 within 张江科学城
-        ]
+    others = [
+        p
+        for ev in evidence
+        for p in _quote_places(ev)
+        if not any(p in a or a in p for a in q.places)  # 张江 within 张江科学城
+    ]
     if not others:
         return None
     return Mismatch("place", "、".join(missing), "、".join(dict.fromkeys(others)))
@@ -868,7 +865,7 @@ def _check_places_en(question: str, evidence: Sequence[Evidence]) -> Mismatch | 
     others = [
         p
         for ev in evidence
-        for p in extract_places(f"{_sentence_before(ev)} {ev.quote}")  # as `_check_places`
+        for p in _quote_places(ev)
         if not any(w in spelled(p) or spelled(p) in w for w in asked)  # 上海浦东, Pudong
     ]
     if others:
@@ -896,6 +893,12 @@ def _near(evidence: Sequence[Evidence]) -> str:
     """What a quote's subject is named by (folded): its title, the sentence before it and the
     quote itself (该区… after a sentence naming 松江区)."""
     return fold_long(" ".join(f"{ev.title} {_sentence_before(ev)} {ev.quote}" for ev in evidence))
+
+
+def _quote_places(ev: Evidence) -> tuple[str, ...]:
+    """The places a quote names, the sentence before it counted as it is for the asked place: a
+    quote inside a speaker's words (湖州市委书记陈浩说：…56家) gives the speaker's place's figure."""
+    return extract_places(f"{_sentence_before(ev)} {ev.quote}")
 
 
 def _sentence_before(ev: Evidence) -> str:
@@ -984,8 +987,9 @@ def states_rank(text: str) -> bool:
 
 
 def _check_absent(question: str, evidence: Sequence[Evidence], zh: bool) -> Mismatch | None:
-    """The question asks for a figure (多少, how many) or a rank (第几) and no quote states one:
-    the quotes are about the asked thing, not its answer (成员 asked, only the founding told)."""
+    """The question asks for a figure (多少, how many), a rank (第几), a person (主任是谁) or a
+    date (哪一年, when) and no quote gives one: the quotes are about the asked thing, not its
+    answer (成员 asked, only the founding told)."""
     if asks_rank(question):
         if any(states_rank(ev.quote) for ev in evidence):
             return None
@@ -994,11 +998,12 @@ def _check_absent(question: str, evidence: Sequence[Evidence], zh: bool) -> Mism
         if any(names_person(ev.quote, besides=question) for ev in evidence):
             return None
         return Mismatch("absent", "人名" if zh else "a person's name", "")
-    if answer_type(question) == "time":  # 哪一年, 什么时候, when: some quote must date something
-        if any(type_match("time", ev.quote) for ev in evidence):
+    kind = answer_type(question)
+    if kind == "time":  # 哪一年, 什么时候, when: some quote must date something
+        if any(type_match(kind, ev.quote) for ev in evidence):
             return None
         return Mismatch("absent", "时间" if zh else "a date", "")
-    if answer_type(question) != "number" or wanted_unit(question) is not None:
+    if kind != "number" or wanted_unit(question) is not None:
         return None  # no figure asked, or one in a unit, which `_check_unit` checks
     if any(numbers(ev.quote) for ev in evidence):
         return None
