@@ -209,11 +209,12 @@ def collect(engine: Engine, items: list[dict[str, Any]]) -> list[dict[str, Any]]
         if "exclude_doc" in q:
             allowed = [s for s in sources if s != q["exclude_doc"]]
         r = engine.search(q["question"], TOP_K, sources=allowed)
-        scored = selector.score(r.analysed, r.passages, r.hits, r.idf)
-        f = features(q["question"], r.hits, scored, r.passages) if r.hits else {}
+        places = engine.places(q["question"])  # as the engine's answers read them
+        scored = selector.score(r.analysed, r.passages, r.hits, r.idf, places)
+        f = features(q["question"], r.hits, scored, r.passages, places) if r.hits else {}
         read = "".join(squash(p.text) for p in r.passages[:PASSAGES_READ])
         # the answer these passages give, refused or not: does the constraint check warn on it?
-        quoted = compose_answer(r.analysed, r.passages, r.hits, idf=r.idf, floor=0.0)
+        quoted = compose_answer(r.analysed, r.passages, r.hits, idf=r.idf, floor=0.0, places=places)
         evidence = evidence_for(quoted.citations, quoted.passages)
         rows.append(
             {
@@ -225,7 +226,7 @@ def collect(engine: Engine, items: list[dict[str, Any]]) -> list[dict[str, Any]]
                 "found": any(squash(a) in read for a in q["answers"]),
                 "features": f,
                 # the kinds of mismatch the constraint check finds in that answer
-                "mismatches": [m.kind for m in mismatches(q["question"], evidence)],
+                "mismatches": [m.kind for m in mismatches(q["question"], evidence, places)],
             }
         )
     return rows

@@ -98,7 +98,7 @@ def collect(
         source, context = home(str(q.doc))
         r = engine.search(q.question)
         sents = candidates(r.passages, r.hits)
-        rows = features(r.analysed, sents, r.passages, r.hits, r.idf)
+        rows = features(r.analysed, sents, r.passages, r.hits, r.idf, engine.places(q.question))
         for s, f in zip(sents, rows, strict=True):
             xs.append([f[name] for name in FEATURES])
             ys.append(

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer.abstain import caveat, load_model
-from rag.answer.constraints import check_answer
+from rag.answer.constraints import check_answer, question_places
 from rag.answer.extractive import compose_answer
+from rag.answer.gazetteer import Gazetteer
 from rag.answer.generate import generate
 from rag.answer.generate import warn as _warn
 from rag.answer.nonquestion import is_non_question, non_question_answer
@@ -329,11 +330,12 @@ class Engine:
         if is_non_question(question):
             yield from replay(non_question_answer(question))
             return
-        for event in self._answer_events(question, top_k, mode, sources, doc_ids, where):
+        places = self.places(question)
+        for event in self._answer_events(question, top_k, mode, sources, doc_ids, where, places):
             # the checks read the final answer's own quotes and confidence: extractive and LLM
             # answers alike
             if isinstance(event, FinalEvent):
-                yield FinalEvent(check_answer(caveat(event.answer)))
+                yield FinalEvent(check_answer(caveat(event.answer), places))
             else:
                 yield event
 
@@ -345,9 +347,10 @@ class Engine:
         sources: Iterable[str] | None,
         doc_ids: Iterable[str] | None,
         where: MetadataFilter | None,
+        places: Gazetteer,
     ) -> Iterator[AnswerEvent]:
         result = self.search(question, top_k, sources=sources, doc_ids=doc_ids, where=where)
-        extractive = self._compose(result)
+        extractive = self._compose(result, places)
         if (
             mode == "extractive"
             or not (extractive.answerable or self._uncertain(extractive))
@@ -378,13 +381,24 @@ class Engine:
             and extractive.confidence >= load_model().llm_floor
         )
 
-    def _compose(self, result: SearchResult) -> Answer:
+    def places(self, question: str) -> Gazetteer:
+        """What the whole collection (not only the passages found) and the question say lies
+        within the places the question names (`rag.answer.gazetteer`): the answer's checks read
+        it, so a quote on 张江 answers a question on 浦东 where a document says 张江 is there."""
+        store = self.store
+        lookup = (
+            store.texts_with if isinstance(store, PgStore) else self.indexer.current().texts_with
+        )
+        return question_places(question, lookup)
+
+    def _compose(self, result: SearchResult, places: Gazetteer) -> Answer:
         return compose_answer(
             result.analysed,
             result.passages,
             result.hits,
             idf=result.idf,
             floor=self.settings.relevance_floor,
+            places=places,
         )
 
 

@@ -61,6 +61,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rag.answer.constraints import unstated
+from rag.answer.gazetteer import NO_GAZETTEER, Gazetteer
 from rag.answer.qtype import answer_type, is_chinese, type_match
 from rag.answer.select import PASSAGES_READ, Scored
 from rag.retrieve.hybrid import Hit
@@ -103,12 +104,14 @@ class AbstainModel:
         hits: Sequence[Hit],
         scored: Sequence[Scored],
         passages: Sequence[Passage] = (),
+        places: Gazetteer = NO_GAZETTEER,
     ) -> float:
         """Probability that the hits answer the question; 0 without hits. `scored` is the
-        selector's output for these hits (best first), `passages` their texts."""
+        selector's output for these hits (best first), `passages` their texts, `places` what
+        the collection says lies within the question's places."""
         if not hits:
             return 0.0
-        return self.model(features(question, hits, scored, passages))
+        return self.model(features(question, hits, scored, passages, places))
 
 
 def features(
@@ -116,6 +119,7 @@ def features(
     hits: Sequence[Hit],
     scored: Sequence[Scored],
     passages: Sequence[Passage] = (),
+    places: Gazetteer = NO_GAZETTEER,
 ) -> dict[str, float]:
     """The signals the models read (see the module docstring), from the first passages."""
     head = hits[:PASSAGES_READ]
@@ -142,7 +146,7 @@ def features(
     f["picked_coverage"] = picked if picked is not None else 0.0
     if at < len(passages):
         p = passages[at]
-        f |= unstated(question, f"{p.title}\n{p.text}", best.sentence.text if best else "")
+        f |= unstated(question, f"{p.title}\n{p.text}", best.sentence.text if best else "", places)
     else:
         f |= unstated(question, "", "")
     return f

@@ -48,6 +48,7 @@ one (or, for an absent figure, none states any): one supporting quote among seve
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import re
 import threading
@@ -56,6 +57,7 @@ from dataclasses import dataclass
 
 import jieba.posseg
 
+from rag.answer.gazetteer import NO_GAZETTEER, Gazetteer, TermTexts, learn
 from rag.answer.implied import PEOPLE, implied_unit
 from rag.answer.qtype import answer_type, is_chinese, type_match
 from rag.index.tokenize import fold_long
@@ -788,14 +790,16 @@ def _check_years(q: Constraints, evidence: Sequence[Evidence], zh: bool) -> Mism
     return Mismatch("year", _year_text(q.years, zh), _year_text(dict.fromkeys(found), zh))
 
 
-def _check_places(q: Constraints, evidence: Sequence[Evidence]) -> Mismatch | None:
+def _check_places(
+    q: Constraints, evidence: Sequence[Evidence], places: Gazetteer
+) -> Mismatch | None:
     if not q.places:
         return None
     # The scope of a place is the quote, the sentence before it and the title (该区… after a
     # sentence naming 松江区): an asked place outside it while the quote names another is the
     # other place's figure (江苏's asked, 浙江's quoted), even if the passage names both.
     near = _near(evidence)
-    missing = _not_within([p for p in q.places if p not in near], near)
+    missing = _not_within([p for p in q.places if p not in near], near, places)
     if not missing:
         return None
     others = [
@@ -838,12 +842,15 @@ def english_names(question: str) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _check_places_en(question: str, evidence: Sequence[Evidence]) -> Mismatch | None:
+def _check_places_en(
+    question: str, evidence: Sequence[Evidence], places: Gazetteer
+) -> Mismatch | None:
     """`_check_places` for an English question, over its `english_names`. One is missing when
     the quote, the sentence before it and the title name none of its headwords and their pinyin
     never spells it (洋山港 spells Yangshan, a name no dictionary tags), and the quote or the
     sentence before it names another place (its pinyin not an asked word's), or, for a name that
-    is no place, the quotes' passages do not name it either."""
+    is no place, the quotes' passages do not name it either. A headword is held as well by a
+    place the collection puts within it (`places`)."""
     asked = english_names(question)
     if not asked:
         return None
@@ -857,6 +864,7 @@ def _check_places_en(question: str, evidence: Sequence[Evidence]) -> Mismatch | 
             if w not in pinyin
             and not any(h in text for h in heads)
             and not any(w in x for x in inside)
+            and not any(places.held(h, text) for h in heads)
         ]
 
     missing = held(_near(evidence))
@@ -878,15 +886,20 @@ def _check_places_en(question: str, evidence: Sequence[Evidence]) -> Mismatch | 
     return Mismatch("place", ", ".join(w.title() for w in sorted(unnamed)), "") if unnamed else None
 
 
-def _not_within(asked: list[str], text: str) -> list[str]:
+def _not_within(asked: list[str], text: str, places: Gazetteer) -> list[str]:
     """The `asked` places (Chinese) that no place `text` names lies in, as CC-CEDICT tells
     (浙江 asked, 嘉善 named: "Jiashan county in Jiaxing, Zhejiang"; 荷兰 "Holland/the
-    Netherlands", 鹿特丹 "port city in the Netherlands"): a quote about a county answers a
-    question about its province."""
+    Netherlands", 鹿特丹 "port city in the Netherlands") or the collection does (`places`: 浦东
+    asked, 张江 named, where a document says `张江所在的上海浦东新区`): a quote about a county
+    answers a question about its province."""
     if not asked:
         return asked
     inside = [within(x) for x in extract_places(text)]
-    return [p for p in asked if not any(place_names(p) & held for held in inside)]
+    return [
+        p
+        for p in asked
+        if not any(place_names(p) & held for held in inside) and not places.held(p, text)
+    ]
 
 
 def _near(evidence: Sequence[Evidence]) -> str:
@@ -1091,15 +1104,18 @@ def _check_superlatives(
     )
 
 
-def mismatches(question: str, evidence: Sequence[Evidence]) -> list[Mismatch]:
-    """Every kind of constraint the question states that the evidence contradicts."""
+def mismatches(
+    question: str, evidence: Sequence[Evidence], places: Gazetteer = NO_GAZETTEER
+) -> list[Mismatch]:
+    """Every kind of constraint the question states that the evidence contradicts (`places`:
+    what the collection says lies within the places it names, `question_places`)."""
     if not evidence:
         return []
     zh = is_chinese(question)
     q = extract(question, places=zh)
     found = [
         _check_years(q, evidence, zh),
-        _check_places(q, evidence) if zh else _check_places_en(question, evidence),
+        _check_places(q, evidence, places) if zh else _check_places_en(question, evidence, places),
         _check_unit(question, evidence, zh),
         _check_quantities(q, evidence),
         _check_superlatives(question, q, evidence),
@@ -1140,13 +1156,14 @@ def message(found: Sequence[Mismatch], zh: bool) -> str:
     return text + ("。" if zh else ".")
 
 
-def check_answer(answer: Answer) -> Answer:
-    """`answer` with a `constraint_mismatch` warning when its quotes contradict the question."""
+def check_answer(answer: Answer, places: Gazetteer = NO_GAZETTEER) -> Answer:
+    """`answer` with a `constraint_mismatch` warning when its quotes contradict the question
+    (`places`: as for `mismatches`)."""
     if not answer.answerable or not answer.citations:
         return answer
     if any(w.code == CODE for w in answer.warnings):
         return answer
-    found = mismatches(answer.question, evidence_for(answer.citations, answer.passages))
+    found = mismatches(answer.question, evidence_for(answer.citations, answer.passages), places)
     if not found:
         return answer
     warning = Warning_(CODE, message(found, is_chinese(answer.question)))
@@ -1157,7 +1174,47 @@ def check_answer(answer: Answer) -> Answer:
 UNSTATED = ("year_unstated", "name_unstated", "quantity_unstated", "unit_unmatched")
 
 
-def unstated(question: str, context: str, sentence: str) -> dict[str, float]:
+def question_places(question: str, lookup: TermTexts | None) -> Gazetteer:
+    """What the question itself (浙中金华) and the chunks `lookup` returns for each place it names
+    (its `english_names`' headwords, for an English question) say lies within those places."""
+    if is_chinese(question):
+        asked: Iterable[str] = extract_places(question)
+    else:
+        asked = [h for heads in english_names(question).values() for h in heads]
+    learned = learn(asked, [question], lookup, _name_tags)
+    return Gazetteer(
+        {
+            p: frozenset(_place_core(n) for n in names if _may_lie_in(n, p))  # 南浔区 → 南浔
+            for p, names in learned.inside.items()
+        }
+    )
+
+
+# runs around a place recur from question to question (上海 is followed by the same words)
+_NAME_TAGS_CACHED = 8192
+
+
+@functools.lru_cache(maxsize=_NAME_TAGS_CACHED)
+def _name_tags(text: str) -> tuple[tuple[str, str], ...]:
+    """jieba's tags of `text` (with its HMM: 张江 is in no dictionary), a word CC-CEDICT glosses
+    as a common one (城市, 海洋) or a generic place (中国) tagged `x`: it names no place."""
+    return tuple(
+        (w, "x" if name_kind(w) == "common" or w in _GENERIC_PLACES else f)
+        for w, f in _tagged(text)
+    )
+
+
+def _may_lie_in(name: str, place: str) -> bool:
+    """CC-CEDICT does not contradict that `name` lies in `place`: it glosses one of them as no
+    place, or puts `name` in `place` (上海市长三角… says nothing of 长三角 being in 上海)."""
+    if name_kind(name) != "place" or name_kind(place) != "place":
+        return True
+    return bool(place_names(place) & within(name))
+
+
+def unstated(
+    question: str, context: str, sentence: str, places: Gazetteer = NO_GAZETTEER
+) -> dict[str, float]:
     """How much of what `question` specifically states its answer's `context` (the passage the
     picked `sentence` is from, with its title) never states: signals for the answerability model
     (`rag.answer.abstain`), which tell a near-topic question (another year, place or
@@ -1167,7 +1224,8 @@ def unstated(question: str, context: str, sentence: str) -> dict[str, float]:
       (`_covers`): 1, or 0.5 when the context uses a relative year (今年), whose value it does not say,
       or states a period around it;
     - `name_unstated`: the share of the question's places and organisations (Chinese questions
-      only, as in the check) the context never names;
+      only, as in the check) the context never names, nor a place within them (CC-CEDICT's or
+      the collection's: `places`);
     - `quantity_unstated`: the share of the question's stated quantities (超过100亿元) the context
       does not hold;
     - `unit_unmatched`: 1 when the question asks for a unit (多少小时, how many km) and the
@@ -1186,7 +1244,7 @@ def unstated(question: str, context: str, sentence: str) -> dict[str, float]:
             out["year_unstated"] = 0.5 if relative or inside else 1.0
     if q.places:
         folded = fold_long(context)
-        absent = _not_within([p for p in q.places if p not in folded], folded)
+        absent = _not_within([p for p in q.places if p not in folded], folded, places)
         out["name_unstated"] = len(absent) / len(q.places)
     stated = [x for x in q.quantities if x.dimension != "bare"]
     if stated:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from rag.answer.abstain import load_model
 from rag.answer.constraints import asks_author, names_author
+from rag.answer.gazetteer import NO_GAZETTEER, Gazetteer
 from rag.answer.qtype import is_chinese
 from rag.answer.select import Scored, load_selector
 from rag.ingest.dedup import fold_text
@@ -52,10 +53,12 @@ def compose_answer(
     *,
     idf: dict[str, float],
     floor: float,
+    places: Gazetteer = NO_GAZETTEER,
 ) -> Answer:
-    """Compose the cited extractive answer, or a 'not found' answer below the relevance `floor`."""
-    scored = load_selector().score(query, passages, hits, idf)
-    conf = load_model().confidence(query.text, hits, scored, passages)
+    """Compose the cited extractive answer, or a 'not found' answer below the relevance `floor`
+    (`places`: what the collection says lies within the question's places, `question_places`)."""
+    scored = load_selector().score(query, passages, hits, idf, places)
+    conf = load_model().confidence(query.text, hits, scored, passages, places)
     if not passages or conf < floor:
         return Answer(
             question=query.text,

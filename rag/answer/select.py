@@ -39,6 +39,7 @@ from rag.answer.constraints import (
     unstated,
     wanted_unit,
 )
+from rag.answer.gazetteer import NO_GAZETTEER, Gazetteer
 from rag.answer.qtype import answer_type, type_match
 from rag.index.tokenize import bigram_share, bigrams, content_chars, fold, strip_question_words
 from rag.retrieve.hybrid import Hit, Query
@@ -105,8 +106,10 @@ def features(
     passages: Sequence[Passage],
     hits: Sequence[Hit],
     idf: dict[str, float],
+    places: Gazetteer = NO_GAZETTEER,
 ) -> list[dict[str, float]]:
-    """The feature dict (keys `FEATURES`) of every candidate sentence."""
+    """The feature dict (keys `FEATURES`) of every candidate sentence (`places`: what the
+    collection says lies within the question's places, `question_places`)."""
     folded = [fold(s.text) for s in sentences]
     n = len(sentences)
     holds = {t: sum(t in f for f in folded) for t in idf}
@@ -123,7 +126,7 @@ def features(
     top = max((h.score for h in hits), default=1.0) or 1.0
     # how much of what the question states (its year, places, quantities) each passage states
     stated = {
-        i: 1.0 - max(unstated(query.text, f"{p.title}\n{p.text}", "")[k] for k in _STATED)
+        i: 1.0 - max(unstated(query.text, f"{p.title}\n{p.text}", "", places)[k] for k in _STATED)
         for i, p in enumerate(passages[:PASSAGES_READ])
     }
 
@@ -180,12 +183,13 @@ class Selector:
         passages: Sequence[Passage],
         hits: Sequence[Hit],
         idf: dict[str, float],
+        places: Gazetteer = NO_GAZETTEER,
     ) -> list[Scored]:
         """Every candidate sentence with its probability of being the answer, best first."""
         sents = candidates(passages, hits)
         if not sents:
             return []
-        rows = features(query, sents, passages, hits, idf)
+        rows = features(query, sents, passages, hits, idf, places)
         z = [sum(w * f[name] for name, w in self.weights.items()) for f in rows]
         top = max(z)
         e = [math.exp(v - top) for v in z]

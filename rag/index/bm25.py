@@ -200,6 +200,13 @@ class Postings:
         vocab = self.vocab
         return np.array([vocab.get(t, -1) for t in terms], dtype=np.int64)
 
+    def rows_of(self, term: str) -> np.ndarray:
+        """Local rows holding `term` (int32, ascending; empty when this segment lacks it)."""
+        t = self.vocab.get(term)
+        if t is None:
+            return self.post_rows[:0]
+        return self.post_rows[self.post_ptr[t] : self.post_ptr[t + 1]]
+
     def dead_df(self, rows: np.ndarray) -> np.ndarray:
         """How much the given rows add to each term's document frequency (int32, per local term):
         what tombstoning them subtracts."""

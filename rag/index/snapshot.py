@@ -256,6 +256,19 @@ class Snapshot:
         lo, hi = int(seg.sent_ptr[r]), int(seg.sent_ptr[r + 1])
         return seg.sent_starts[lo:hi], seg.sent_ends[lo:hi]
 
+    def texts_with(self, term: str, limit: int) -> list[str]:
+        """The texts of up to `limit` live chunks whose BM25 tokens include `term`, in entry
+        order (what the collection says of a name: `rag.answer.gazetteer`)."""
+        out: list[str] = []
+        for e in self.segments.entries:
+            rows = e.segment.postings.rows_of(term)
+            if e.live is not None:
+                rows = rows[e.live[rows]]
+            out += e.segment.texts(rows[: limit - len(out)])
+            if len(out) >= limit:
+                break
+        return out
+
     def rows_for(self, doc_ids: Sequence[str]) -> list[np.ndarray]:
         """Per entry, the boolean mask of the rows of any of `doc_ids` (a filtered search's)."""
         return [e.segment.rows_of_docs(doc_ids) for e in self.segments.entries]

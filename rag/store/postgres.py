@@ -572,6 +572,19 @@ class PgStore:
             raise NotFound(f"no document with id '{doc_id}'")
         return str(row[0])
 
+    @_translated
+    def texts_with(self, term: str, limit: int) -> list[str]:
+        """The texts of up to `limit` chunks whose tokens include `term`, in id order (what the
+        collection says of a name: `rag.answer.gazetteer`)."""
+        if len(term.encode()) > MAX_LEXEME_BYTES:
+            return []
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT text FROM rag_chunks WHERE tsv @@ %s::tsquery ORDER BY id LIMIT %s",
+                (quote_lexeme(term), limit),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def read_view(self) -> PgView:
         """One consistent read (a REPEATABLE READ, read-only transaction) on a pooled connection."""
         return PgView(self)

@@ -82,6 +82,16 @@ def test_ingest_update_delete(make_engine: EngineFactory) -> None:
     assert engine.counts()[:2] == (1, engine.document(b.doc_id).chunks)
 
 
+def test_the_collection_says_where_places_lie(make_engine: EngineFactory) -> None:
+    # what `rag.answer.gazetteer` reads: the chunks a name occurs in, live ones only
+    engine = make_engine()
+    robots = engine.ingest_bytes("robots.txt", "4款人形机器人出自张江所在的上海浦东新区。".encode())
+    engine.ingest_bytes("b.txt", DOC_B.encode())
+    assert engine.places("浦东有几款新药？").inside["浦东"] == {"张江"}
+    engine.delete(robots.doc_id)
+    assert engine.places("浦东有几款新药？").inside["浦东"] == frozenset()
+
+
 def test_upload_is_atomic(make_engine: EngineFactory) -> None:
     from rag.engine import Upload
 
