@@ -8,7 +8,10 @@ only inside the lexical index). What changes:
   runs of spaces collapsed; each line trimmed;
 * full-width ASCII letters and digits (`１２Ａ`) → half-width (`12A`); CJK punctuation is kept;
 * a paragraph broken by PDF extraction (`…；区域` / blank line / `物流科技…`) is joined again,
-  while headings and list items keep their own lines. Paragraphs are separated by one `\\n`.
+  while headings and list items keep their own lines. A line is taken as broken when it stops
+  mid-clause (`，`), leaves a bracket or quote open (`达成《…人民政府 上`), holds a comma and is
+  followed by a line opening with a sentence's last word or two (`…，是…重大战略任` / `务。`), or, in Chinese,
+  is long or already holds finished sentences. Paragraphs are separated by one `\\n`.
   Given the page's `line_width` (the measure of its full lines, `line_measure`), a line that fills
   it and ends mid-sentence is a wrapped one and is joined to the next even when it is short (an A4
   page of 三号 type holds 28 characters a line).
@@ -32,6 +35,9 @@ _TAIL = 256  # the end checks look at most this far back (paragraphs can be long
 _CONTINUATION_START = re.compile(r"^[，,。、；;：:！!？?）)」』”’】\]％%]")
 # A line ending in these stops mid-clause.
 _OPEN_END = re.compile(r"[，,、“‘「『（(《【—\-－]$")
+# A line opening with the last word of a sentence (`务。上海在…`): no paragraph starts so.
+_SENTENCE_TAIL_START = re.compile(r"^[^\s，,。、；;：:！!？?]{1,3}[。！？!?；;]")
+_CLAUSE = re.compile(r"[，,、]")  # a line holding a clause mark is prose (or a two-part heading)
 # Sentence punctuation inside a line marks it as running prose, not a heading.
 _INNER_TERMINAL = re.compile(r"[。！？；]")
 # List items and section markers start their own line.
@@ -40,6 +46,16 @@ _ENUMERATOR = re.compile(
     r"第[一二三四五六七八九十百\d]+[章节条部分]|[-•·●■◆*]\s)"
 )
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef“”‘’《》]")
+# Pairs a heading or title closes on its line: a line leaving one open goes on in the next.
+_PAIRS = (
+    ("《", "》"),
+    ("“", "”"),
+    ("（", "）"),
+    ("(", ")"),
+    ("「", "」"),
+    ("【", "】"),
+    ("‘", "’"),
+)
 _LONG_PROSE_LINE = 40  # characters; headings and titles are shorter, wrapped prose lines longer
 
 # A line this close to the measure (in display width: CJK 1, Latin and digits ½) fills it.
@@ -128,13 +144,20 @@ def _should_join(prev: str, nxt: str) -> bool:
         return True
     if _ENUMERATOR.match(nxt):
         return False
-    if _OPEN_END.search(prev[-1]):
+    if _OPEN_END.search(prev[-1]) or _unclosed(prev[tail:]):
+        return True
+    if _CJK.search(prev[-1]) and _SENTENCE_TAIL_START.match(nxt) and _CLAUSE.search(prev, tail):
         return True
     if _CJK.search(prev[-1]) or _CJK.search(nxt[0]):
         # Wrapped Chinese prose: a long paragraph, or one that already holds finished sentences.
         return len(prev) >= _LONG_PROSE_LINE or bool(_INNER_TERMINAL.search(prev))
     # Latin text wrapped mid-sentence: next line starts lower-case.
     return prev[-1].isalnum() and nxt[0].islower()
+
+
+def _unclosed(text: str) -> bool:
+    """`text` opens a bracket or quote it does not close (`达成《上海市松江区人民政府 上`)."""
+    return any(text.count(a) > text.count(b) for a, b in _PAIRS)
 
 
 def _joiner(prev: str, nxt: str) -> str:

@@ -123,6 +123,23 @@ def test_chinese_line_continuing_after_a_comma_is_joined() -> None:
     assert normalize_text("发展迅速\n，成效显著。") == "发展迅速，成效显著。"
 
 
+def test_short_line_leaving_a_title_mark_open_is_joined() -> None:
+    raw = _corpus("002")
+    assert "《上海市松江区人民政府 上\n\n海外国语大学共建" in raw  # a PDF break inside a title
+    text = normalize_text(raw)
+    assert "达成《上海市松江区人民政府 上海外国语大学共建中阿改革发展研究中心合作协议》。" in text
+    # a heading closes what it opens, and keeps its line
+    assert normalize_text("《行动方案》解读\n全文如下。") == "《行动方案》解读\n全文如下。"
+
+
+def test_line_followed_by_the_last_word_of_its_sentence_is_joined() -> None:
+    raw = _corpus("001")
+    assert "是党中央交给上海的重大战略任\n\n务。" in raw
+    assert "是党中央交给上海的重大战略任务。" in normalize_text(raw)
+    # a heading without a clause mark before a short sentence keeps its line
+    assert normalize_text("没有标题的说明\n正文。") == "没有标题的说明\n正文。"
+
+
 def test_long_wrapped_chinese_line_is_joined_but_decimal_is_not_a_list_item() -> None:
     long_line = "这是一段很长的文字，它被换行打断了，所以这里没有标点符号结尾，这种情况下继续写到了"
     assert len(long_line) >= 40
