@@ -569,7 +569,7 @@ def extract_places(text: str) -> tuple[str, ...]:
     out = [
         word + head
         for (word, flag), (head, _) in itertools.pairwise(guessed)
-        if head in _ORG_HEADS and len(word) >= 2 and flag in _PROPER and name_kind(word) != "common"
+        if head in _ORG_HEADS and len(word) >= 2 and _proper_name(word, flag)
     ]
     for word, flag in pairs:
         if len(word) < 2 or word in _GENERIC_PLACES or any(word in o for o in out):
@@ -585,6 +585,15 @@ def extract_places(text: str) -> tuple[str, ...]:
         if len(core) >= 2:
             out.append(core)
     return tuple(dict.fromkeys(out))
+
+
+def _proper_name(word: str, flag: str) -> bool:
+    """A word before an organisation word (集团…) that names it: one read as a proper noun that
+    CC-CEDICT does not call common (临港), or one it calls a name whatever jieba's tag (上汽,
+    an abbreviation: `j`). Alone, such an abbreviation is too often generic (党委 "Party
+    committee")."""
+    kind = name_kind(word)
+    return (flag in _PROPER and kind != "common") or kind == "name"
 
 
 def asks_author(question: str) -> bool:

@@ -43,6 +43,13 @@ _PLACE_GLOSS = re.compile(
     r"delta|lake|mountain|island|port|bay|area|zone|capital)\b",
     re.I,
 )
+# A first sense that only points at another headword: `abbr. for 上海汽车工业集团|…, Shanghai
+# Automotive Industry Corp.` (上汽), `see 腾讯控股有限公司|…[…]` (腾讯). Such a word is a name when
+# the English after the pointer, or else the word pointed at, is one (group 1: the simplified
+# headword pointed at; group 2: the English, if any).
+_REFERENCE = re.compile(
+    r"^(?:abbr\. for|see) (?:[^|\[,]*\|)?([^\[,\s]+)(?:\[[^\]]*\])?(?:, (.+))?$"
+)
 _CJK_WORD = re.compile(r"[\u3400-\u9fff]{2,6}")
 _LOCK = threading.Lock()
 # word → toneless pinyin, shared by every PinyinIndex of the process: a new index (one per
@@ -99,7 +106,8 @@ def name_kind(word: str) -> str | None:
     naming a city, province, district, river… : 嘉兴 "Jiaxing prefecture-level city", 珠三角 "Pearl
     River Delta"), `name` (another capitalised sense: 中国 "China"), `common` (a lower-case one:
     东西 "thing", 大都市 "metropolis"), or None when the dictionary lacks it (most names of
-    companies and parks). jieba's part-of-speech tags miss some places (嘉兴 is `nr`, a person)
+    companies and parks). A word whose first sense only points at another (`abbr. for` 上汽,
+    `see` 腾讯) is a `name` when what it points at is a name or a place. jieba's part-of-speech tags miss some places (嘉兴 is `nr`, a person)
     and give others to common words (东西 is `ns`). Parsed with `glossary`."""
     with _GLOSSARY_LOCK:
         return _parse_cedict().kinds.get(word)
@@ -177,13 +185,21 @@ def _parse_cedict() -> _Cedict:
     places: dict[str, list[str]] = {}  # toneless pinyin → the place headwords that read so
     within: dict[str, tuple[str, ...]] = {}  # place headword → what its first sense puts it in
     english: dict[str, tuple[str, ...]] = {}  # headword → the capitalised words of its senses
+    references: dict[str, str] = {}  # headword → the headword its first sense refers to
     with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
         for line in lines:
             m = _ENTRY.match(line.rstrip("\n"))
             if m is None or len(m.group(2)) < 2:
                 continue
             if m.group(2) not in kinds:
-                kinds[m.group(2)] = _kind(m.group(4).split("/")[0])
+                first = m.group(4).split("/")[0]
+                kinds[m.group(2)] = _kind(first)
+                referent = _REFERENCE.match(first)
+                if referent is not None and referent.group(2):  # abbr. for 上海汽车…, Shanghai…
+                    if _kind(referent.group(2)) != "common":
+                        kinds[m.group(2)] = "name"
+                elif referent is not None:  # see 腾讯控股有限公司[…]: as that word is
+                    references[m.group(2)] = referent.group(1)
                 if kinds[m.group(2)] != "common":  # Holland/the Netherlands
                     # one-word names only: Shanghai Jiao Tong University is not in Shanghai's
                     # places, nor is the United States one of the united
@@ -213,6 +229,9 @@ def _parse_cedict() -> _Cedict:
                         heads = out.setdefault(gloss, [])
                         if m.group(2) not in heads:
                             heads.append(m.group(2))
+    for word, pointed in references.items():
+        if kinds.get(pointed, "common") != "common":
+            kinds[word] = "name"
     return _Cedict(
         glossary={g: tuple(h) for g, h in out.items()},
         kinds=kinds,

@@ -139,6 +139,11 @@ def test_companies_and_organisations_are_named() -> None:
     assert extract_places("华为在哪一年成立？") == ("华为",)
     assert extract_places("上海大学的校长是谁") == ("上海大学",)
     assert extract_places("哪家科技公司春节期间营收最高？") == ()
+    # 腾讯 (jieba: nz) and 上汽 (an abbreviation, j) are names the dictionary points at; 党委,
+    # an abbreviation glossed "Party committee", names no one on its own
+    assert extract_places("腾讯作为技术支持方负责哪些工作？") == ("腾讯",)
+    assert extract_places("上汽集团签订了哪些采购协议？") == ("上汽集团",)
+    assert extract_places("合肥市党委一把手叫什么？") == ("合肥",)
     # and a different company in the evidence does not hold the asked one
     assert (
         unstated("比亚迪2023年的销量是多少？", "华为2023年销量302万辆。", "")["name_unstated"]
@@ -260,9 +265,13 @@ def test_an_english_name_the_passages_never_name() -> None:
     assert kinds("Which Alibaba projects did the office fold into the plan?", ev(quote)) == []
     assert kinds("Which Huawei projects did the office fold in?", ev("华为的项目纳入计划。")) == []
     # in the passage, though not near the quote, and no other place quoted: not flagged
+    unnamed = "合作办公室把这些企业的项目纳入行动计划。"
     before = "华为也参加了调研。其他企业很多。"
-    passage = Evidence(quote, before + quote, "", before)
+    passage = Evidence(unnamed, before + unnamed, "", before)
     assert kinds("Which Huawei projects did the office fold into the plan?", passage) == []
+    # but a quote naming other companies (上汽集团) gives theirs, wherever the passage names it
+    passage = Evidence(quote, before + quote, "", before)
+    assert kinds("Which Huawei projects did the office fold into the plan?", passage) == ["place"]
 
 
 def test_within_reads_the_dictionary_up_the_levels() -> None:
@@ -410,6 +419,11 @@ def test_name_kinds_come_from_the_dictionary() -> None:
     assert name_kind("中国") == "name"
     assert name_kind("东西") == "common"
     assert name_kind("张江集团") is None
+    # a first sense that points at another word: an abbreviation glossed as a name, or a `see`
+    # whose word is one, names too; one pointing at a common word does not
+    assert name_kind("上汽") == "name"  # abbr. for 上海汽车工业集团, Shanghai Automotive…
+    assert name_kind("腾讯") == "name"  # see 腾讯控股有限公司
+    assert name_kind("研发") == "common"
 
 
 def test_a_generic_classifier_is_no_evidence_for_a_head_count() -> None:
