@@ -114,6 +114,8 @@ _UNITS: dict[str, tuple[str, float]] = {
     "公顷": ("area", 1e4),
     "亩": ("area", 666.67),
     "公里": ("length", 1e3),
+    "海里": ("length", 1852.0),  # nautical miles: a shipping route's length
+    "英里": ("length", 1609.344),
     "千米": ("length", 1e3),
     "米": ("length", 1.0),
     "厘米": ("length", 0.01),
@@ -184,6 +186,8 @@ _EN_UNITS: dict[str, tuple[str, float]] = {
     "hectares": ("area", 1e4),
     "mu": ("area", 666.67),
     "kilometres": ("length", 1e3),
+    "nautical miles": ("length", 1852.0),
+    "miles": ("length", 1609.344),
     "kilometers": ("length", 1e3),
     "km": ("length", 1e3),
     "metres": ("length", 1.0),
@@ -280,6 +284,9 @@ _ANSWER_FRAMES = frozenset(
         "作者",  # a byline never says so (湖州市政协委员 费震夏)
     ]
 )
+# Characters that name a measure rather than what is measured (召回率, 产值, 销售额, 总量).
+_MEASURE_CHARS = frozenset("率额量值数总价比度")
+_HAN = re.compile(r"[\u3400-\u9fff]+")
 _PERCENT_ZH = re.compile(rf"百分之([{_ZH_NUM}]+|{_NUM})")
 # What a question asks for: 多少亿元, 几家, 多少平方公里; how many km, how much (in) yuan. Not
 # after 第: 第几位, 第几名 ask a rank (`asks_rank`), not a count of people
@@ -1035,7 +1042,8 @@ def _check_absent(question: str, evidence: Sequence[Evidence], zh: bool) -> Mism
 def asked_attribute(question: str) -> str | None:
     """The common noun a Chinese question asks the value of: the one right after a counting
     question word (多少家成员 → 成员), else the nearest before its question word (女性有多少人 →
-    女性); None if neither. A noun after 哪/什么 is the kind of answer (哪个港口), not asked of."""
+    女性); None if neither. A noun after 哪/什么 is the kind of answer (哪个港口), not asked of.
+    A measure character jieba cuts off its word (召回 率) is read with it (召回率)."""
     words = _tagged(fold_long(question), hmm=False)
     at = next((i for i, (w, _) in enumerate(words) if _ASK_WORD.search(w)), None)
     if at is None:
@@ -1050,22 +1058,36 @@ def asked_attribute(question: str) -> str | None:
             and name_kind(w) != "place"
         )
 
+    def measured(i: int) -> bool:  # 召回 率: a rate jieba cuts off its word
+        return (
+            i > 0
+            and words[i][0] in _MEASURE_CHARS
+            and len(words[i - 1][0]) >= 2
+            and _HAN.fullmatch(words[i - 1][0]) is not None
+        )
+
     counting = _COUNT_WORD.search(words[at][0]) is not None
     after = [i for i in range(at + 1, min(at + 3, len(words))) if counting and noun(i)]
-    before = [i for i in range(at - 1, max(-1, at - 4), -1) if noun(i)]
+    before = [i for i in range(at - 1, max(-1, at - 4), -1) if noun(i) or measured(i)]
     pick = after[:1] or before[:1]
-    return words[pick[0]][0] if pick else None
+    if not pick:
+        return None
+    i = pick[0]
+    return words[i - 1][0] + words[i][0] if measured(i) else words[i][0]
 
 
 def _check_attribute(question: str, evidence: Sequence[Evidence]) -> Mismatch | None:
     """A Chinese question asks the value of something (成员, 女性) that neither the quotes, the
     sentence before them nor the title mention, not even one of its characters (增幅 is held by
-    增长, 比赛 by 半决赛): the quotes give another attribute of the same subject."""
+    增长, 比赛 by 半决赛) that names what is measured rather than the measure (率, 额, 值…:
+    召回率 is not held by 准确率): the quotes give another attribute of the same subject."""
     attribute = asked_attribute(question)
     if attribute is None:
         return None
     near = _near(evidence)
-    if any(c in near for c in attribute):
+    # what is measured, not the measure: 召回率 is not held by 准确率, nor 产值 by 税额
+    told = [c for c in attribute if c not in _MEASURE_CHARS] or list(attribute)
+    if any(c in near for c in told):
         return None
     return Mismatch("attribute", attribute, "")
 

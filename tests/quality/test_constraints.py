@@ -329,6 +329,10 @@ def test_unit_mismatch() -> None:
     assert kinds("相关企业有多少家？", ev("相关企业超过200家，占全国28.3%。")) == []
     assert kinds("相关企业有多少个？", ev("相关企业超过200家。")) == []  # 个 counts anything
     assert kinds("园区有多少平方公里？", ev("园区占地3000亩。")) == []  # both areas
+    # a shipping route is measured in nautical miles: a length, which a date does not give
+    assert "absent" in kinds("走廊全程有多少海里？", ev("走廊于2022年1月正式启动。"))
+    assert kinds("走廊全程有多少海里？", ev("走廊全程约5800海里。")) == []
+    assert kinds("How many nautical miles long is the corridor?", ev("全程约5800公里。")) == []
     # no quantity at all: the asked one is absent
     assert kinds("相关企业有多少家？", ev("相关企业正在集聚。")) == ["absent"]
 
@@ -410,6 +414,12 @@ def test_an_asked_attribute_the_quote_never_mentions() -> None:
     # words that only say what kind of answer is wanted (什么时候, 面积) are no attribute
     assert kinds("协议是在什么时候签署的？", ev("协议于2017年7月签署。")) == []
     assert kinds("平湖园面积是多少？", ev("平湖园4.7平方公里。")) == []
+    # a measure's own character is not what it measures: 召回率 (jieba: 召回 率) is not held by
+    # 准确率, though 增长率 is by 增长
+    accuracy = ev("系统的准确率达到85%。")
+    assert "attribute" in kinds("评级系统的召回率是多少？", accuracy)
+    assert "attribute" not in kinds("评级系统的准确率是多少？", accuracy)
+    assert "attribute" not in kinds("营收的增长率是多少？", ev("营收同比增长15.3%。"))
     # English questions are not compared word by word
     assert "attribute" not in kinds("How many women rent in Shanghai?", ev(quote))
 
