@@ -287,6 +287,8 @@ _ANSWER_FRAMES = frozenset(
 # Characters that name a measure rather than what is measured (召回率, 产值, 销售额, 总量).
 _MEASURE_CHARS = frozenset("率额量值数总价比度")
 _HAN = re.compile(r"[\u3400-\u9fff]+")
+# What makes a span of time the question's frame rather than a stated figure (头三个月, 近五年).
+_FRAME_BEFORE = re.compile(r"(?:头|前|近|过去|最近|未来|后|first|last|past|next)\s*$", re.I)
 _PERCENT_ZH = re.compile(rf"百分之([{_ZH_NUM}]+|{_NUM})")
 # What a question asks for: 多少亿元, 几家, 多少平方公里; how many km, how much (in) yuan. Not
 # after 第: 第几位, 第几名 ask a rank (`asks_rank`), not a count of people
@@ -588,6 +590,8 @@ def extract_places(text: str) -> tuple[str, ...]:
         place = kind == "place" and flag.startswith("n") and flag != "n"
         if not ((flag in ("ns", "nt") and kind != "common") or place or named):
             continue
+        if not _PLACE_SUFFIX.sub("", word):
+            continue  # an administrative word alone (新区, 地区) names no place
         core = _place_core(word)
         if len(core) >= 2:
             out.append(core)
@@ -679,11 +683,20 @@ def extract(text: str, *, places: bool = True) -> Constraints:
     return Constraints(
         years=years,
         relative_year=relative,
-        quantities=extract_quantities(text),
+        quantities=tuple(x for x in extract_quantities(text) if not _time_frame(text, x)),
         places=extract_places(text) if places else (),
         superlatives=sup,
         later_rank=later,
     )
+
+
+def _time_frame(text: str, quantity: Quantity) -> bool:
+    """A span of time that frames the question (今年头三个月, over the past five years), not a
+    figure it states of its subject: the passage says 一季度, not 三个月."""
+    if quantity.dimension != "duration":
+        return False
+    at = text.find(quantity.text)
+    return at > 0 and _FRAME_BEFORE.search(text, max(0, at - 12), at) is not None
 
 
 # --- comparison -----------------------------------------------------------------------------

@@ -50,6 +50,18 @@ _PLACE_GLOSS = re.compile(
 _REFERENCE = re.compile(
     r"^(?:abbr\. for|see) (?:[^|\[,]*\|)?([^\[,\s]+)(?:\[[^\]]*\])?(?:, (.+))?$"
 )
+_SHORT_FOR = re.compile(r"^(?:abbr\.|short name) for ([A-Z][a-z]+)\b")
+_DIRECTIONS = frozenset("东南西北中")
+# The provinces, municipalities and autonomous regions, as CC-CEDICT's place headwords: what a
+# one-character abbreviation with a direction (苏南, 浙北) may be a region of.
+_PROVINCES = frozenset(
+    [
+        *("北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏"),
+        *("浙江", "安徽", "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "海南"),
+        *("四川", "贵州", "云南", "陕西", "甘肃", "青海", "台湾", "内蒙古", "广西", "西藏"),
+        *("宁夏", "新疆"),
+    ]
+)
 _CJK_WORD = re.compile(r"[\u3400-\u9fff]{2,6}")
 _LOCK = threading.Lock()
 # word → toneless pinyin, shared by every PinyinIndex of the process: a new index (one per
@@ -138,9 +150,14 @@ def within(word: str) -> frozenset[str]:
 
 def place_names(word: str) -> frozenset[str]:
     """The lower-case names CC-CEDICT's first entry for `word` gives it in English, with its
-    pinyin (荷兰 → holland, netherlands, helan; 浙江 → zhejiang): what `within` may call it."""
+    pinyin (荷兰 → holland, netherlands, helan; 浙江 → zhejiang): what `within` may call it. A
+    region named by a province's one-character abbreviation and a direction is called by the
+    province's name too (苏南 → jiangsu): a city CC-CEDICT puts in 江苏 may lie in it."""
     with _GLOSSARY_LOCK:
-        names = _parse_cedict().names.get(word, ())
+        cedict = _parse_cedict()
+    names = cedict.names.get(word, ())
+    if len(word) == 2 and word[1] in _DIRECTIONS:  # 苏南: a part of 江苏, called what it is
+        names += cedict.regions.get(word[0], ())
     return frozenset([*names, spelled(word)])
 
 
@@ -175,6 +192,7 @@ class _Cedict:
     places: dict[str, tuple[str, ...]]  # toneless pinyin → place headwords
     within: dict[str, tuple[str, ...]]  # place headword → lower-case names of what holds it
     names: dict[str, tuple[str, ...]]  # place or name headword → its lower-case English names
+    regions: dict[str, tuple[str, ...]]  # a province's one-character abbreviation → its name
 
 
 @lru_cache(maxsize=1)
@@ -186,10 +204,18 @@ def _parse_cedict() -> _Cedict:
     within: dict[str, tuple[str, ...]] = {}  # place headword → what its first sense puts it in
     english: dict[str, tuple[str, ...]] = {}  # headword → the capitalised words of its senses
     references: dict[str, str] = {}  # headword → the headword its first sense refers to
+    short: dict[str, list[str]] = {}  # one character → the names it abbreviates (苏 → jiangsu)
     with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
         for line in lines:
             m = _ENTRY.match(line.rstrip("\n"))
-            if m is None or len(m.group(2)) < 2:
+            if m is None:
+                continue
+            if len(m.group(2)) == 1:  # 苏 "abbr. for Jiangsu province": what 苏南 lies in
+                short.setdefault(m.group(2), []).extend(
+                    a.group(1).lower()
+                    for sense in m.group(4).split("/")
+                    if (a := _SHORT_FOR.match(sense))
+                )
                 continue
             if m.group(2) not in kinds:
                 first = m.group(4).split("/")[0]
@@ -229,6 +255,10 @@ def _parse_cedict() -> _Cedict:
                         heads = out.setdefault(gloss, [])
                         if m.group(2) not in heads:
                             heads.append(m.group(2))
+    # a region named by a province's abbreviation and a direction (苏南 "southern Jiangsu", 皖北,
+    # 浙中) lies in that province: only provinces and municipalities count (华 abbreviates China)
+    provinces = {n for n, heads in places.items() if any(h in _PROVINCES for h in heads)}
+    regions = {c: tuple(n for n in names if n in provinces) for c, names in short.items()}
     for word, pointed in references.items():
         if kinds.get(pointed, "common") != "common":
             kinds[word] = "name"
@@ -238,6 +268,7 @@ def _parse_cedict() -> _Cedict:
         places={p: tuple(h) for p, h in places.items()},
         within=within,
         names=english,
+        regions={c: r for c, r in regions.items() if r},
     )
 
 

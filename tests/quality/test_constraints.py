@@ -25,7 +25,7 @@ from rag.answer.constraints import (
     unstated,
 )
 from rag.answer.implied import implied_unit
-from rag.retrieve.crosslingual import name_kind, within
+from rag.retrieve.crosslingual import name_kind, place_names, within
 from rag.types import Answer, Citation, Passage
 
 
@@ -272,6 +272,28 @@ def test_an_english_name_the_passages_never_name() -> None:
     # but a quote naming other companies (上汽集团) gives theirs, wherever the passage names it
     passage = Evidence(quote, before + quote, "", before)
     assert kinds("Which Huawei projects did the office fold into the plan?", passage) == ["place"]
+
+
+def test_a_region_of_a_province_holds_its_cities() -> None:
+    # 苏南 "southern Jiangsu" is in no dictionary: named by 苏 (abbr. for Jiangsu) and a
+    # direction, it is a part of 江苏, so a quote on 江苏常州 may answer a question on it
+    assert "jiangsu" in place_names("苏南")
+    assert "anhui" in place_names("皖北")
+    assert "china" not in place_names("华东")  # 华 abbreviates China, no province
+    asked = "苏南哪座城市专攻动力电池技术？"
+    assert unstated(asked, "江苏常州专注于动力电池技术。", "")["name_unstated"] == 0.0
+    assert unstated(asked, "浙江宁波专注于动力电池技术。", "")["name_unstated"] == 1.0
+
+
+def test_a_time_frame_is_no_stated_quantity() -> None:
+    # 头三个月 frames the question (the passage says 一季度); 超过3个月的项目 states a figure
+    assert extract("今年头三个月，营业收入增长了多少？").quantities == ()
+    assert extract("过去五年里上海新增了多少家企业？").quantities == ()
+    assert len(extract("工期超过3个月的项目有多少个？").quantities) == 1
+
+
+def test_an_administrative_word_alone_is_no_place() -> None:
+    assert extract_places("临港那块新区出台了多少条举措？") == ("临港",)
 
 
 def test_within_reads_the_dictionary_up_the_levels() -> None:
