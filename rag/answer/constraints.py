@@ -287,6 +287,8 @@ _ANSWER_FRAMES = frozenset(
 # Characters that name a measure rather than what is measured (召回率, 产值, 销售额, 总量).
 _MEASURE_CHARS = frozenset("率额量值数总价比度")
 _HAN = re.compile(r"[\u3400-\u9fff]+")
+_OPENING_QUOTES = frozenset("“\"「『《‘'")
+_CLOSING_QUOTES = frozenset("”\"」』》’'")
 # What makes a span of time the question's frame rather than a stated figure (头三个月, 近五年).
 _FRAME_BEFORE = re.compile(r"(?:头|前|近|过去|最近|未来|后|first|last|past|next)\s*$", re.I)
 _PERCENT_ZH = re.compile(rf"百分之([{_ZH_NUM}]+|{_NUM})")
@@ -421,6 +423,8 @@ def extract_years(text: str) -> tuple[tuple[tuple[int, int], ...], bool]:
         c = int(m.group(1))
         found.append((100 * (c - 1), 100 * c - 1))
     for m in _YEAR.finditer(text):
+        if _quoted_name(text, m.start(1), m.end(1)):
+            continue  # “1851”全民健身赛事体系: a number quoted on its own names something
         if not any(a <= m.start() < b for a, b in taken):
             y = int(m.group(1))
             found.append((y, y))
@@ -433,6 +437,16 @@ def extract_years(text: str) -> tuple[tuple[tuple[int, int], ...], bool]:
     for m in _YEAR_SHORT.finditer(text):
         found.append((2000 + int(m.group(1)),) * 2)
     return tuple(dict.fromkeys(found)), bool(_RELATIVE_YEAR.search(text))
+
+
+def _quoted_name(text: str, start: int, end: int) -> bool:
+    """`text[start:end]` stands alone inside quotation marks or title marks (“1851”, 《2035》)."""
+    return (
+        start > 0
+        and end < len(text)
+        and text[start - 1] in _OPENING_QUOTES
+        and text[end] in _CLOSING_QUOTES
+    )
 
 
 def extract_quantities(text: str) -> tuple[Quantity, ...]:

@@ -47,6 +47,8 @@ from rag.types import Answer, Citation, Passage
         ("in 2023 the park", [(2023, 2023)]),
         ("1500家企业", []),
         ("80年代", []),
+        ("浙江“1851”全民健身赛事体系", []),  # a number quoted on its own is a name
+        ("“1851”体系2024年的产值", [(2024, 2024)]),
     ],
 )
 def test_years(text: str, years: list[tuple[int, int]]) -> None:
