@@ -43,7 +43,7 @@ from cmrc import DEFAULT_CMRC, export_cmrc
 from rag.config import Settings
 from rag.embed.registry import get_embedder
 from rag.engine import Engine
-from rag.eval import EvalQuestion, is_hit, squash
+from rag.eval import EvalQuestion, is_hit, matchable
 from rag.index.segments import Hits
 from rag.index.snapshot import Snapshot
 from rag.index.tokenize import tokenize
@@ -165,8 +165,8 @@ def measure(
         chars += sum(len(p.text) for p in passages[:5]) // max(1, len(passages[:5]))
         if ask is not None:
             answer = ask.ask(q.question)
-            body = squash(answer.answer)
-            contains += answer.answerable and any(squash(a) in body for a in q.answers)
+            body = matchable(answer.answer)
+            contains += answer.answerable and any(matchable(a) in body for a in q.answers)
     n = len(questions)
     out: dict[str, float | int] = {
         "n": n,

@@ -1,7 +1,8 @@
 """Evaluation over a JSONL question file (format in DESIGN.md): retrieval and answer metrics.
 
 A *hit* is a returned passage from the question's `doc` whose text contains one of its
-`answers`, whitespace-insensitively. Metrics: hit@1, hit@5, MRR@10, answer-contains (a gold
+`answers`, whitespace- and script-insensitively (`matchable`: a gold answer in simplified
+characters matches a traditional document). Metrics: hit@1, hit@5, MRR@10, answer-contains (a gold
 answer appears in the composed answer), abstention on unanswerable questions and false
 abstention on answerable ones; overall and per `kind`.
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rag.errors import InputError
+from rag.index.tokenize import fold_long
 from rag.types import Answer, Passage
 
 _WS = re.compile(r"\s+")
@@ -102,12 +104,19 @@ def squash(text: str) -> str:
     return _WS.sub("", text)
 
 
+def matchable(text: str) -> str:
+    """The form gold answers are matched in: whitespace removed and folded (`fold_long`:
+    traditional → simplified, lower case), so a gold answer written in simplified characters is
+    found in a traditional document's passage and in the answer quoting it."""
+    return squash(fold_long(text))
+
+
 def is_hit(p: Passage, q: EvalQuestion) -> bool:
     """A passage from the question's document that contains a gold answer."""
     if q.doc is not None and p.source != q.doc:
         return False
-    text = squash(p.text)
-    return any(squash(a) in text for a in q.answers)
+    text = matchable(p.text)
+    return any(matchable(a) in text for a in q.answers)
 
 
 def is_caveated(answer: Answer) -> bool:
@@ -121,8 +130,8 @@ def evaluate_one(engine: Answerer, q: EvalQuestion, depth: int = 10) -> EvalRow:
     answer = engine.ask(q.question, top_k=depth)
     seconds = time.perf_counter() - t0
     rank = next((i + 1 for i, p in enumerate(answer.passages) if is_hit(p, q)), None)
-    body = squash(answer.answer)
-    contains = answer.answerable and any(squash(a) in body for a in q.answers)
+    body = matchable(answer.answer)
+    contains = answer.answerable and any(matchable(a) in body for a in q.answers)
     return EvalRow(
         q.id,
         q.kind,

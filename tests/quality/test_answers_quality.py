@@ -145,9 +145,11 @@ UNSEEN = [
     # blind7, unseen on f3133d8: 0.950, 0.800, 0.700 with 0.075 refused, 0.700; with names the
     # dictionary points at (腾讯, 上汽集团), nautical miles and rates read whole, near-topic 0.900
     pytest.param("answers_blind7.jsonl", (0.90, 0.75, 0.65, 0.10, 0.85), id="blind7"),
-    # blind8, unseen on d249cbf: 0.800, 0.750, 0.600 with 0.100 refused (paraphrases hit@5
-    # 0.650, answer-contains 0.450), 0.850
-    pytest.param("answers_blind8.jsonl", (0.75, 0.70, 0.55, 0.15, 0.80), id="blind8"),
+    # blind8, unseen on d249cbf (scored script-insensitively: six of its gold answers are
+    # simplified, their document traditional): 0.900, 0.800, 0.625 with 0.100 refused
+    # (paraphrases hit@5 0.700, answer-contains 0.450), 0.850; with regions of a province (苏南),
+    # time frames (头三个月) and quoted numbers (“1851”) read, 0.675 with 0.050 refused, 0.900
+    pytest.param("answers_blind8.jsonl", (0.85, 0.75, 0.62, 0.08, 0.85), id="blind8"),
 ]
 
 

@@ -126,3 +126,15 @@ def test_low_confidence_is_a_caveat() -> None:
     )
     assert para["answer_contains"] == 1.0 and para["false_abstention"] == 0.0
     assert [r.low_confidence for r in rows] == [True, True, False]
+
+
+def test_a_simplified_gold_answer_matches_a_traditional_passage() -> None:
+    # a helper writes gold answers in simplified characters; a traditional document's passage
+    # and the answer quoting it hold them in traditional ones: the same answer
+    text = "三年行動計劃要補齊材料、裝備、工藝等基礎短板。"
+    passage = Passage("t.txt:0", "t", "t.txt", "", text, 1.0, 0, len(text))
+    cite = Citation(1, "t.txt:0", "t.txt", 0, len(text), text)
+    answer = Answer("q", text + "[1]", True, "extractive", (cite,), (passage,))
+    q = EvalQuestion("q", "q", ("材料、装备、工艺",), "t.txt", True, "paraphrase")
+    rows = run_eval(Canned({"q": answer}), [q])[1]
+    assert (rows[0].rank, rows[0].contains) == (1, True)
