@@ -58,7 +58,7 @@ from dataclasses import dataclass
 import jieba.posseg
 
 from rag.answer.gazetteer import NO_GAZETTEER, Gazetteer, TermTexts, learn
-from rag.answer.implied import PEOPLE, implied_unit
+from rag.answer.implied import COUNT, PEOPLE, implied_unit
 from rag.answer.qtype import answer_type, is_chinese, type_match
 from rag.index.tokenize import fold_long
 from rag.ingest.split import sentence_spans
@@ -549,7 +549,9 @@ def holds_unit(dimension: str, text: str, *, strict: bool = False) -> bool:
     多少个站点 is held by 187座), while a mismatch check keeps it lenient (五十多个 may count
     anything)."""
     return any(
-        x.dimension != "bare"
+        # a bare number counts things only when no particular classifier is asked (how many,
+        # 多少个): 5 亿注册用户 answers how many registered users
+        (x.dimension != "bare" or dimension == COUNT)
         and _compatible(dimension, x.dimension)
         and not (strict and x.dimension == "count:个" and dimension != "count:个")
         for x in extract_quantities(text)

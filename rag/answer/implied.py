@@ -18,6 +18,7 @@ import re
 
 from rag.answer.qtype import answer_type, is_chinese
 
+COUNT = "count:个"  # counted by any classifier (个 matches them all in the constraint check)
 PEOPLE = "count:人"  # 人, 名, 位 and 人次 count persons (see `rag.answer.constraints`)
 
 # dimension → the Chinese words that name an attribute measured in it. A rate (增长率, 覆盖率)
@@ -60,6 +61,7 @@ _ZH_RE = {dim: re.compile("|".join(words)) for dim, words in _ZH.items()}
 _EN_RE = {dim: re.compile(rf"\b(?:{words})\b", re.I) for dim, words in _EN.items()}
 _ASK_ZH = re.compile(r"多少|几|多大|多高|多长|多远|多久")
 _ASK_EN = re.compile(r"\b(?:how|what)\b", re.I)  # not which: which sector has the largest share
+_SPANS_EN = re.compile(r"(?:years?|decades?|centur(?:y|ies)|generations?)\b", re.I)
 _HOW_MANY = re.compile(r"\bhow\s+many\s+((?:[\w-]+\s+){0,2}[\w-]+)", re.I)
 # a change asked of the attribute (资金比上年涨了多少, by how much did revenue grow) may be
 # answered by a percentage or by an amount: no unit implied
@@ -100,8 +102,12 @@ def implied_unit(question: str) -> str | None:
     if answer_type(question) not in ("number", "other") or _CHANGE_EN.search(question):
         return None  # what was the revenue is typed `other`; who, where, when ask no figure
     many = _HOW_MANY.search(question)
-    if many is not None:  # how many <things>: a count of those, people or not (cost-cutting plan)
-        return PEOPLE if _EN_RE[PEOPLE].search(many.group(1)) else None
+    if many is not None:  # how many <things>: a count of those (persons, or any classifier)
+        if _EN_RE[PEOPLE].search(many.group(1)):
+            return PEOPLE
+        # English has no classifiers: how many products is 45只, how many stations 1044座, not
+        # an amount of money; a span of years is no counted thing (连续十五年)
+        return None if _SPANS_EN.match(many.group(1)) else COUNT
     m = _ASK_EN.search(question)
     if m is None:
         return None

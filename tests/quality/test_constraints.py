@@ -287,6 +287,15 @@ def test_a_region_of_a_province_holds_its_cities() -> None:
     assert unstated(asked, "浙江宁波专注于动力电池技术。", "")["name_unstated"] == 1.0
 
 
+def test_a_count_asked_in_english_is_any_classifier_or_a_bare_number() -> None:
+    asked = "How many green ETF products does the exchange have?"
+    assert kinds(asked, ev("绿色ETF产品达45只。")) == []
+    assert kinds(asked, ev("吸引 5 亿注册用户。")) == []  # a bare number counts too
+    assert kinds(asked, ev("绿色ETF规模达到401.4亿元。")) == ["unit"]  # money is no count
+    assert holds_unit("count:个", "吸引 5 亿注册用户。", strict=True)
+    assert not holds_unit("count:家", "吸引 5 亿注册用户。", strict=True)
+
+
 def test_a_time_frame_is_no_stated_quantity() -> None:
     # 头三个月 frames the question (the passage says 一季度); 超过3个月的项目 states a figure
     assert extract("今年头三个月，营业收入增长了多少？").quantities == ()
@@ -323,7 +332,9 @@ def test_within_reads_the_dictionary_up_the_levels() -> None:
         ("What was the total value of the goods carried?", "money"),
         ("What share of the companies are in the delta?", "percent"),
         ("How many people are employed by the companies?", "count:人"),
-        ("How many major actions does the cost-cutting plan lay out?", None),
+        # a count of the things named (English has no classifiers), not the plan's cost
+        ("How many major actions does the cost-cutting plan lay out?", "count:个"),
+        ("How many years in a row has the port ranked first?", None),  # 连续十五年: no count
         ("Which sector receives the largest share of funding?", None),
         ("By how much did revenue grow?", None),
     ],
