@@ -293,8 +293,9 @@ _CLOSING_QUOTES = frozenset("”\"」』》’'")
 _FRAME_BEFORE = re.compile(r"(?:头|前|近|过去|最近|未来|后|first|last|past|next)\s*$", re.I)
 _PERCENT_ZH = re.compile(rf"百分之([{_ZH_NUM}]+|{_NUM})")
 # What a question asks for: 多少亿元, 几家, 多少平方公里; how many km, how much (in) yuan. Not
-# after 第: 第几位, 第几名 ask a rank (`asks_rank`), not a count of people
-_ASKED_ZH = re.compile(rf"(?<!第)(?:多少|几)\s*(?:万亿|[十百千万亿])?\s*({_ZH_UNIT_ALT})")
+# after 第: 第几位, 第几名 ask a rank (`asks_rank`), not a count of people; nor after 哪: 哪几个城市,
+# 哪几个月 ask which ones (names, months), not how many
+_ASKED_ZH = re.compile(rf"(?<![第哪])(?:多少|几)\s*(?:万亿|[十百千万亿])?\s*({_ZH_UNIT_ALT})")
 _ASKED_EN = re.compile(
     rf"how\s+(?:many|much)\s+(?:(?:thousand|million|billion|trillion)\s+)?({_EN_UNIT_ALT})\b"
     rf"|in\s+(?:(?:thousand|million|billion|trillion)\s+)?({_EN_UNIT_ALT})\b(?=[^a-z]*$)",
@@ -327,7 +328,8 @@ _RANKED = re.compile(r"(?:最|第\s*一|首)\s*([\u3400-\u9fff])")
 # names that stand for no particular place in these documents (the rest of jieba's `ns` words
 # that name none, 全国, 城市, 当地…, CC-CEDICT glosses as common words: see `extract_places`)
 _GENERIC_PLACES = frozenset(["中国"])
-_PLACE_SUFFIX = re.compile(r"(?:特别行政区|自治区|地区|新区|省|市|区|县|镇)$")
+# an administrative unit, or an island (长兴岛 is named 长兴 in 长兴海洋实验室)
+_PLACE_SUFFIX = re.compile(r"(?:特别行政区|自治区|地区|新区|省|市|区|县|镇|岛)$")
 
 
 @dataclass(frozen=True)

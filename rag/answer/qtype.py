@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 _NUMBER_Q = re.compile(
-    r"多少|几[个项家年月天位种大条次%％]?|多大|多高|多长|多远|百分之|比例|how (many|much|large|big|long|far)|what (percentage|share|number)",
+    r"多少|(?<!哪)几[个项家年月天位种大条次%％]?|多大|多高|多长|多远|百分之|比例|how (many|much|large|big|long|far)|what (percentage|share|number)",
     re.I,
 )
 _TIME_Q = re.compile(
-    r"什么时候|何时|哪一?年|哪一?天|几月|哪个月|几点|时间范围|哪几年"
+    r"什么时候|何时|哪一?年|哪一?天|几月|哪个月|哪几个月|几点|时间范围|哪几年"
     r"|when\b|what (?:year|time|date|month)|which (?:year|month|day)",
     re.I,
 )
@@ -26,7 +26,8 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 def answer_type(question: str) -> str:
-    """`number`, `time`, `who`, `place` or `other`."""
+    """`number`, `time`, `who`, `place` or `other`. A `几` after `哪` asks which ones, not how
+    many (哪几个城市: names; 哪几个月: a time)."""
     if _TIME_Q.search(question):
         return "time"
     if _NUMBER_Q.search(question):

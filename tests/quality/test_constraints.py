@@ -23,6 +23,7 @@ from rag.answer.constraints import (
     names_person,
     states_rank,
     unstated,
+    wanted_unit,
 )
 from rag.answer.implied import implied_unit
 from rag.retrieve.crosslingual import name_kind, place_names, within
@@ -305,6 +306,16 @@ def test_a_time_frame_is_no_stated_quantity() -> None:
 
 def test_an_administrative_word_alone_is_no_place() -> None:
     assert extract_places("临港那块新区出台了多少条举措？") == ("临港",)
+    # an island is named by its core, as a city is without 市
+    assert extract_places("长兴岛那家机构造出了什么装备？") == ("长兴",)
+
+
+def test_which_ones_asked_is_no_count() -> None:
+    # 哪几个城市, 哪几个月 ask which ones: names or months, not a number of them
+    assert wanted_unit("哪几个城市入选了名单？") is None
+    assert wanted_unit("毕业生一般集中在一年中的哪几个月来上海？") is None
+    assert wanted_unit("有几个城市入选了名单？") == "count:个"
+    assert kinds("哪几个城市入选了名单？", ev("南京、苏州入选了名单。")) == []
 
 
 def test_within_reads_the_dictionary_up_the_levels() -> None:

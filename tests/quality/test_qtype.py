@@ -20,6 +20,9 @@ from rag.answer.qtype import answer_type, type_match
         ("Who wrote the proposal?", "who"),
         ("园区在哪里？", "place"),
         ("这种模式叫什么？", "other"),
+        ("有几个城市入选？", "number"),
+        ("哪几个城市入选？", "other"),  # which ones: names, not a number
+        ("毕业生集中在一年中的哪几个月？", "time"),
     ],
 )
 def test_answer_type(question: str, kind: str) -> None:
