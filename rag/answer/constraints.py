@@ -63,6 +63,7 @@ from rag.answer.qtype import answer_type, is_chinese, type_match
 from rag.index.tokenize import fold_long
 from rag.ingest.split import sentence_spans
 from rag.retrieve.crosslingual import (
+    abbreviates_organisation,
     glossary,
     name_kind,
     place_names,
@@ -602,7 +603,8 @@ def extract_places(text: str) -> tuple[str, ...]:
         if len(word) < 2 or word in _GENERIC_PLACES or any(word in o for o in out):
             continue
         kind = name_kind(word)
-        named = kind == "name" and flag in _PROPER  # 华为 (nr), 比亚迪; not 春节 (t)
+        # 华为 (nr), 比亚迪, 中石化 (an organisation's abbreviation, j); not 春节 (t), 党委 (j)
+        named = kind == "name" and (flag in _PROPER or abbreviates_organisation(word))
         # a dictionary place jieba reads as an adjective or a common noun is none: 新兴 "emerging",
         # 资源 "resources" (Xinxing and Ziyuan counties)
         place = kind == "place" and flag.startswith("n") and flag != "n"

@@ -50,6 +50,10 @@ _PLACE_GLOSS = re.compile(
 _REFERENCE = re.compile(
     r"^(?:abbr\. for|see) (?:[^|\[,]*\|)?([^\[,\s]+)(?:\[[^\]]*\])?(?:, (.+))?$"
 )
+# How an organisation's full name ends (the simplified headword an `abbr. for` points at).
+_ORGANISATION_END = re.compile(
+    r"(?:公司|集团|银行|大学|学院|委员会|研究院|研究所|协会|联盟|同盟|联合会|交易所|部|局|署)$"
+)
 _SHORT_FOR = re.compile(r"^(?:abbr\.|short name) for ([A-Z][a-z]+)\b")
 _DIRECTIONS = frozenset("东南西北中")
 # The provinces, municipalities and autonomous regions, as CC-CEDICT's place headwords: what a
@@ -125,6 +129,14 @@ def name_kind(word: str) -> str | None:
         return _parse_cedict().kinds.get(word)
 
 
+def abbreviates_organisation(word: str) -> bool:
+    """CC-CEDICT gives `word` as the abbreviation of an organisation's full name (中石化 "abbr.
+    for 中国石油化工股份有限公司", 民盟, 发改委), which jieba tags `j` as it does generic
+    abbreviations (党委 "Party committee" abbreviates no name). Parsed with `glossary`."""
+    with _GLOSSARY_LOCK:
+        return word in _parse_cedict().organisations
+
+
 def place_spelled(word: str) -> tuple[str, ...]:
     """The Chinese places CC-CEDICT spells `word` for in toneless pinyin (`Jiaxing` → 嘉兴;
     `Hangzhou` → 杭州), none for any other word. Parsed with `glossary`."""
@@ -193,6 +205,7 @@ class _Cedict:
     within: dict[str, tuple[str, ...]]  # place headword → lower-case names of what holds it
     names: dict[str, tuple[str, ...]]  # place or name headword → its lower-case English names
     regions: dict[str, tuple[str, ...]]  # a province's one-character abbreviation → its name
+    organisations: frozenset[str]  # abbreviations of organisations' names (中石化, 民盟, 上汽)
 
 
 @lru_cache(maxsize=1)
@@ -205,6 +218,7 @@ def _parse_cedict() -> _Cedict:
     english: dict[str, tuple[str, ...]] = {}  # headword → the capitalised words of its senses
     references: dict[str, str] = {}  # headword → the headword its first sense refers to
     short: dict[str, list[str]] = {}  # one character → the names it abbreviates (苏 → jiangsu)
+    organisations: set[str] = set()  # headwords that abbreviate an organisation's name
     with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
         for line in lines:
             m = _ENTRY.match(line.rstrip("\n"))
@@ -246,6 +260,9 @@ def _parse_cedict() -> _Cedict:
                             n for n in names if n != spelled and n not in _LEVELS
                         )
             for sense in m.group(4).split("/"):
+                stands = _REFERENCE.match(sense)
+                if stands is not None and _ORGANISATION_END.search(stands.group(1)):
+                    organisations.add(m.group(2))  # 中石化: abbr. for 中国石油化工股份有限公司
                 sense = _PARENS.sub("", sense).strip().lower()
                 if sense.startswith(_SKIP):
                     continue
@@ -269,6 +286,7 @@ def _parse_cedict() -> _Cedict:
         within=within,
         names=english,
         regions={c: r for c, r in regions.items() if r},
+        organisations=frozenset(organisations),
     )
 
 

@@ -26,7 +26,7 @@ from rag.answer.constraints import (
     wanted_unit,
 )
 from rag.answer.implied import implied_unit
-from rag.retrieve.crosslingual import name_kind, place_names, within
+from rag.retrieve.crosslingual import abbreviates_organisation, name_kind, place_names, within
 from rag.types import Answer, Citation, Passage
 
 
@@ -147,6 +147,10 @@ def test_companies_and_organisations_are_named() -> None:
     assert extract_places("腾讯作为技术支持方负责哪些工作？") == ("腾讯",)
     assert extract_places("上汽集团签订了哪些采购协议？") == ("上汽集团",)
     assert extract_places("合肥市党委一把手叫什么？") == ("合肥",)
+    # an abbreviation the dictionary gives for an organisation's full name is one (中石化:
+    # abbr. for 中国石油化工股份有限公司), whatever jieba's tag (j, like 党委's)
+    assert extract_places("来自中石化的哪家工厂？") == ("中石化",)
+    assert abbreviates_organisation("民盟") and not abbreviates_organisation("党委")
     # and a different company in the evidence does not hold the asked one
     assert (
         unstated("比亚迪2023年的销量是多少？", "华为2023年销量302万辆。", "")["name_unstated"]
