@@ -311,6 +311,7 @@ _SUPERLATIVES: dict[str, str] = {
     "last": r"最后|最晚|最新|last|latest",
 }
 _OPPOSITE = {"max": "min", "min": "max", "first": "last", "last": "first"}
+_EARLIEST = re.compile(r"最早|最晚|earliest|latest", re.I)  # a first or last in time, asked
 _SUPERLATIVE_RE = {k: re.compile(v, re.I) for k, v in _SUPERLATIVES.items()}
 # A later rank: 第二大, 第3届, second, third (not 第一, which is `first`); group 1 is what it ranks
 # (大 in 第二大, 届 in 第三届), which must be what the question ranks: 第三场 is no answer to 第一届.
@@ -1132,10 +1133,12 @@ def _check_superlatives(
         return None
     conflicting: list[str] = []
     ranked_any = False  # some quote states a superlative or a top rank at all
+    timed_any = False  # some quote states a first or a last (首家, 最早, 率先)
     for ev in evidence:
         groups, later = extract_superlatives(ev.quote)
         if groups & q.superlatives:
             return None
+        timed_any |= bool(groups & {"first", "last"})
         # 最早一批 or 首个 single nothing out by size: a largest/smallest, or a top rank
         # stated otherwise (居首, 最受欢迎), does
         unranked = ev.quote
@@ -1161,6 +1164,15 @@ def _check_superlatives(
         # 哪一个…最高: the quotes must single one out; an aggregate (55个园区…近110亿元) does not
         # (largest and smallest only: 第一届, 首次 name the subject more often than they ask)
         if q.superlatives & {"max", "min"} and _WHICH.search(question) and not ranked_any:
+            return Mismatch("absent", "、".join(dict.fromkeys(asked)), "")
+        # 哪个最早挂牌 asks which came first: some quote must say what did (not 第一届, 首次,
+        # which name the subject more often than they ask)
+        if (
+            _WHICH.search(question)
+            and _EARLIEST.search(question)
+            and answer_type(question) != "time"  # 哪一年最早: any date answers
+            and not timed_any
+        ):
             return Mismatch("absent", "、".join(dict.fromkeys(asked)), "")
         return None
     return Mismatch(

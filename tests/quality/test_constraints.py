@@ -401,6 +401,13 @@ def test_stated_quantity_mismatch() -> None:
     assert kinds(q, ev("营收超百亿元的企业有35家。")) == []  # 百亿 is 100亿
 
 
+def test_which_came_first_needs_a_quote_saying_what_did() -> None:
+    asked = "这些示范区中，哪个最早挂牌？"
+    assert kinds(asked, ev("黄浦区街区年接待客流突破2亿人次。")) == ["absent"]
+    assert kinds(asked, ev("南京路示范区率先挂牌。")) == []
+    assert kinds("园区是哪一年最早建成的？", ev("园区1992年建成。")) == []  # a date answers
+
+
 def test_superlative_mismatch() -> None:
     assert kinds("长三角最大的港口是哪个？", ev("宁波舟山港是长三角第二大港口。")) == [
         "superlative"
