@@ -14,8 +14,8 @@ even when its words do not (a paraphrase, an English question over Chinese text)
 - `selected`: the selector's probability for the sentence it picks (how clearly one sentence
   answers, against its neighbours);
 - `selected_cosine`: that sentence's cosine to the question;
-- `type_missing`: 1 when the question asks for a number or a time and the picked sentence holds
-  none;
+- `type_missing`: 1 when the question asks for a number, a time or a rank (第几) and the picked
+  sentence holds none;
 - `coverage`: the largest share of the question's IDF-weighted evidence terms (its own matchable
   words and their translations) one passage holds; `picked_coverage`: the share the picked
   sentence's passage holds;
@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from rag.answer.constraints import unstated
+from rag.answer.constraints import asks_rank, states_rank, unstated
 from rag.answer.gazetteer import NO_GAZETTEER, Gazetteer
 from rag.answer.qtype import answer_type, is_chinese, type_match
 from rag.answer.select import PASSAGES_READ, Scored
@@ -133,7 +133,9 @@ def features(
         "type_missing": 0.0,
     }
     kind = answer_type(question)
-    if kind in TYPED and best is not None:
+    if best is not None and asks_rank(question):  # 排到第几: a stated rank (世界第三) answers
+        f["type_missing"] = 1.0 - float(states_rank(best.sentence.text))
+    elif kind in TYPED and best is not None:
         f["type_missing"] = 1.0 - type_match(kind, best.sentence.text)
     covs = [h.coverage for h in head if h.coverage is not None]
     f["coverage"] = max(covs, default=0.0)

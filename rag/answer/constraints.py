@@ -257,7 +257,13 @@ _ASKS_AUTHOR = re.compile(
     r"|\bwhich (?:organi[sz]ation|party|body|institution|agency)\b[^?]*\b(?:propos|suggest|wr[io]t)",
     re.I,
 )
-_ASKS_RANK = re.compile(r"第几|排名多少|what rank|which place|rank(?:s|ed)? where", re.I)
+# "which place" asks a rank only as a finish (which place did it take), not a location (which
+# places on the belt)
+_ASKS_RANK = re.compile(
+    r"第几|排名多少|what rank|which place (?:did|does|do|is|was)\b[^?]*\b(?:take|finish|come|rank)"
+    r"|rank(?:s|ed)? where",
+    re.I,
+)
 _HAS_RANK = re.compile(
     r"第\s*[一二三四五六七八九十百\d]+|首位|榜首|居首|冠军|前\s*[一二三四五六七八九十\d]+"
     r"|\b(?:first|second|third|top|\d+(?:st|nd|rd|th))\b",
@@ -462,8 +468,9 @@ def extract_quantities(text: str) -> tuple[Quantity, ...]:
     out: list[Quantity] = []
     for m in _QUANTITY_ZH.finditer(text):
         num, scale, unit = m.group(1), m.group(2), m.group(3)
-        if (not unit and not scale) or text[max(0, m.start() - 1) : m.start()] in _ASKING:
-            continue  # 哪两个邻国, 几十家 ask a number; they state none
+        before = text[max(0, m.start() - 1) : m.start()]
+        if (not unit and not scale) or before in _ASKING or before == "第":
+            continue  # 哪两个邻国, 几十家 ask a number, they state none; 第十四个 is an ordinal
         value = _number(num)
         if value is None or (num[0].isdigit() and _is_year_at(text, m.start(1))):
             continue
@@ -598,7 +605,10 @@ def extract_places(text: str) -> tuple[str, ...]:
     out = [
         word + head
         for (word, flag), (head, _) in itertools.pairwise(guessed)
-        if head in _ORG_HEADS and len(word) >= 2 and _proper_name(word, flag)
+        if head in _ORG_HEADS
+        and len(word) >= 2
+        and word not in _GENERIC_PLACES  # 中国公司: any Chinese company
+        and _proper_name(word, flag)
     ]
     for word, flag in pairs:
         if len(word) < 2 or word in _GENERIC_PLACES or any(word in o for o in out):

@@ -301,6 +301,15 @@ def test_a_count_asked_in_english_is_any_classifier_or_a_bare_number() -> None:
     assert not holds_unit("count:家", "吸引 5 亿注册用户。", strict=True)
 
 
+def test_an_ordinal_is_no_stated_quantity() -> None:
+    assert extract("按第十四个五年规划，要壮大哪些产业？").quantities == ()
+    assert len(extract("十四个城市签了协议。").quantities) == 1
+
+
+def test_a_generic_country_before_an_organisation_word_names_none() -> None:
+    assert extract_places("咱们中国公司在海外有多少个合作区？") == ()
+
+
 def test_a_time_frame_is_no_stated_quantity() -> None:
     # 头三个月 frames the question (the passage says 一季度); 超过3个月的项目 states a figure
     assert extract("今年头三个月，营业收入增长了多少？").quantities == ()
@@ -506,6 +515,8 @@ def test_a_generic_classifier_is_no_evidence_for_a_head_count() -> None:
 def test_ranks_asked_and_stated() -> None:
     assert asks_rank("南通同上海的联动在全国排到第几位？") and asks_rank("What rank does it hold?")
     assert not asks_rank("南通有多少家企业？")
+    assert asks_rank("Which place did Shanghai take in the ranking?")
+    assert not asks_rank("It compares its belt with which places on the northward belt?")
     assert states_rank("全国排名第八。") and states_rank("位居全国首位")
     assert not states_rank("南通与上海联动发展成果丰硕。")
 

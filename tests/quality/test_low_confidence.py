@@ -6,8 +6,17 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.abstain import LOW_CONFIDENCE, AbstainModel, Logistic, caveat, load_model
+from rag.answer.abstain import (
+    LOW_CONFIDENCE,
+    AbstainModel,
+    Logistic,
+    caveat,
+    features,
+    load_model,
+)
 from rag.answer.constraints import unstated
+from rag.answer.select import Scored, Sentence
+from rag.retrieve.hybrid import Hit
 from rag.types import Answer, Citation, Passage
 
 PASSAGE = Passage("d.txt:0", "d", "d.txt", "碳谷", "碳谷2023年税收43.58亿元。", 1.0, 0, 16)
@@ -110,3 +119,17 @@ def test_the_shipped_model_has_a_caveat_band() -> None:
 def test_unstated(question: str, context: str, sentence: str, expected: dict[str, float]) -> None:
     got = unstated(question, context, sentence)
     assert {k: v for k, v in got.items() if v} == expected
+
+
+def test_a_rank_asked_is_typed_by_a_stated_rank() -> None:
+    # 排到第几 is answered by 世界第三, which holds no digit nor counted number: the picked
+    # sentence does not lack the answer's type
+    hits = [Hit(0, 1.0, 0.5, 0.1, 1.0, 0.3, sentences=((0, 20, 0.5),))]
+
+    def missing(question: str, sentence: str) -> float:
+        picked = [Scored(Sentence(0, 0, len(sentence), sentence, 0.5), 0.9)]
+        return features(question, hits, picked)["type_missing"]
+
+    assert missing("上海机场的旅客吞吐量在全球排到第几？", "旅客吞吐量排名世界第三。") == 0.0
+    assert missing("上海机场的旅客吞吐量在全球排到第几？", "上海机场加快建设。") == 1.0
+    assert missing("上海机场有多少条跑道？", "上海机场有5条跑道。") == 0.0
