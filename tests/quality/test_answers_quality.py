@@ -1,4 +1,4 @@
-"""Quality guard for issue 13: the held-out answers sets (answers_dev, answers_fresh, the ten
+"""Quality guard for issue 13: the held-out answers sets (answers_dev, answers_fresh, the eleven
 blind sets) and the own held-out set on the bundled corpus must not fall below the figures last measured (each test's
 comment) for the graded answers (confident, caveated, refused).
 
@@ -155,9 +155,13 @@ UNSEEN = [
     # 0.300 refused), 0.850; with 哪几 read as which, islands and organisations' abbreviations,
     # 0.675 with 0.125 refused, 0.900
     pytest.param("answers_blind9.jsonl", (0.90, 0.75, 0.62, 0.15, 0.85), id="blind9"),
-    # blind10, unseen on 284e273, the last measure no change has seen: 1.000, 0.700, 0.650 with
-    # no refusal, 0.750
-    pytest.param("answers_blind10.jsonl", (0.95, 0.65, 0.60, 0.05, 0.70), id="blind10"),
+    # blind10, unseen on 284e273: 1.000, 0.700, 0.650 with no refusal, 0.750; with 'which came
+    # first' checked, near-topic 0.800
+    pytest.param("answers_blind10.jsonl", (0.95, 0.65, 0.60, 0.05, 0.75), id="blind10"),
+    # blind11, unseen on 412191e, the last measure: 0.900, 0.750, 0.575 with 0.225 refused
+    # (paraphrases 0.400, 8 of 20 refused), 0.850; with ranks typed by a stated rank, ordinals
+    # and 中国公司 read, 0.650 with 0.150 refused
+    pytest.param("answers_blind11.jsonl", (0.85, 0.70, 0.60, 0.20, 0.80), id="blind11"),
 ]
 
 
