@@ -15,11 +15,14 @@ containment are read wherever they occur:
 The contained name is the proper noun (jieba's `ns`, `nt`, `nr` or `nz`, read with its HMM:
 张江 is in no dictionary) that starts the text after the place, or ends the text before
 `所在的`; an administrative word alone (新区) is none. Only a bounded number of chunks is read per
-place (`CHUNKS_READ`), so a place every chunk names (上海) costs no more than a rare one.
+place (`CHUNKS_READ`), so a place every chunk names (上海) costs no more than a rare one, and
+only the first `PLACES_READ` places a question names are looked up, so a question listing
+hundreds costs no more than one naming eight.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +35,7 @@ TermTexts = Callable[[str, int], Sequence[str]]
 Tagger = Callable[[str], Sequence[tuple[str, str]]]
 
 CHUNKS_READ = 200  # chunks read per asked place: containment is stated early and often, if at all
+PLACES_READ = 8  # asked places looked up (the first ones): bounds a question's cost
 RUN_CHARS = 8  # characters kept on the far side of a place: longer than the names compared
 _SUFFIX = "(?:特别行政区|自治区|新区|地区|省|市|区|县|镇)?"
 _HAN_RUN = f"[\u3400-\u9fff]{{1,{RUN_CHARS}}}"
@@ -60,7 +64,8 @@ def learn(
     in `texts` (the question, say) and in the chunks `lookup` returns for it; `tag` gives a
     text's (word, part of speech) pairs."""
     inside: dict[str, frozenset[str]] = {}
-    for place in dict.fromkeys(places):
+    # a question names a few places; a hostile one naming hundreds reads no more than this many
+    for place in itertools.islice(dict.fromkeys(places), PLACES_READ):
         read = [fold_long(t) for t in texts]
         if lookup is not None:
             read += [fold_long(t) for t in lookup(place, CHUNKS_READ)]

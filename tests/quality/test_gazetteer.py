@@ -9,7 +9,7 @@ import pytest
 from small_engines import RAIL, engine_over
 
 from rag.answer.constraints import Evidence, mismatches, question_places, unstated
-from rag.answer.gazetteer import NO_GAZETTEER
+from rag.answer.gazetteer import NO_GAZETTEER, PLACES_READ, learn
 from rag.embed.base import Embedder
 from rag.engine import Engine
 
@@ -74,3 +74,17 @@ def test_the_engine_learns_from_the_whole_collection(engine: Engine) -> None:
     engine.delete(robots)
     assert "张江" not in engine.places(question).inside["浦东"]
     engine.close()
+
+
+def test_only_the_first_places_are_looked_up() -> None:
+    # a hostile question listing hundreds of places costs what one naming PLACES_READ does
+    asked: list[str] = []
+
+    def lookup(term: str, limit: int) -> list[str]:
+        asked.append(term)
+        return []
+
+    places = [f"地{i:03d}" for i in range(300)]
+    gazetteer = learn(places, [], lookup, lambda text: [])
+    assert asked == places[:PLACES_READ]
+    assert len(gazetteer.inside) == PLACES_READ
