@@ -2,8 +2,8 @@
 
 A *hit* is a returned passage from the question's `doc` whose text contains one of its
 `answers`, whitespace- and script-insensitively (`matchable`: a gold answer in simplified
-characters matches a traditional document). Metrics: hit@1, hit@5, MRR@10, answer-contains (a gold
-answer appears in the composed answer), abstention on unanswerable questions and false
+characters matches a traditional document). Metrics: hit@1, hit@5, MRR@10, answer-contains (a
+gold answer appears in the composed answer), abstention on unanswerable questions and false
 abstention on answerable ones; overall and per `kind`.
 
 For unanswerable questions two more (issue 13): `refused_or_caveated`, the share refused or

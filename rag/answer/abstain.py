@@ -60,9 +60,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from rag.answer.constraints import asks_rank, states_rank, unstated
+from rag.answer.constraints import answers_type, asks_rank, unstated
 from rag.answer.gazetteer import NO_GAZETTEER, Gazetteer
-from rag.answer.qtype import answer_type, is_chinese, type_match
+from rag.answer.qtype import answer_type, is_chinese
 from rag.answer.select import PASSAGES_READ, Scored
 from rag.retrieve.hybrid import Hit
 from rag.types import Answer, Passage, Warning_
@@ -132,11 +132,9 @@ def features(
         "selected_cosine": best.sentence.cosine if best else 0.0,
         "type_missing": 0.0,
     }
-    kind = answer_type(question)
-    if best is not None and asks_rank(question):  # 排到第几: a stated rank (世界第三) answers
-        f["type_missing"] = 1.0 - float(states_rank(best.sentence.text))
-    elif kind in TYPED and best is not None:
-        f["type_missing"] = 1.0 - type_match(kind, best.sentence.text)
+    kind, rank = answer_type(question), asks_rank(question)
+    if best is not None and (rank or kind in TYPED):  # 排到第几: answered by 世界第三
+        f["type_missing"] = 1.0 - answers_type(kind, rank, best.sentence.text)
     covs = [h.coverage for h in head if h.coverage is not None]
     f["coverage"] = max(covs, default=0.0)
     f["evidence"] = head[0].evidence

@@ -57,7 +57,14 @@ from dataclasses import dataclass
 
 import jieba.posseg
 
-from rag.answer.gazetteer import NO_GAZETTEER, Gazetteer, TermTexts, learn
+from rag.answer.gazetteer import (
+    ADMINISTRATIVE,
+    NO_GAZETTEER,
+    PROPER,
+    Gazetteer,
+    TermTexts,
+    learn,
+)
 from rag.answer.implied import COUNT, PEOPLE, implied_unit
 from rag.answer.qtype import answer_type, is_chinese, type_match
 from rag.index.tokenize import fold_long
@@ -337,7 +344,7 @@ _RANKED = re.compile(r"(?:最|第\s*一|首)\s*([\u3400-\u9fff])")
 # that name none, 全国, 城市, 当地…, CC-CEDICT glosses as common words: see `extract_places`)
 _GENERIC_PLACES = frozenset(["中国"])
 # an administrative unit, or an island (长兴岛 is named 长兴 in 长兴海洋实验室)
-_PLACE_SUFFIX = re.compile(r"(?:特别行政区|自治区|地区|新区|省|市|区|县|镇|岛)$")
+_PLACE_SUFFIX = re.compile(f"(?:{ADMINISTRATIVE}|岛)$")
 
 
 @dataclass(frozen=True)
@@ -615,7 +622,7 @@ def extract_places(text: str) -> tuple[str, ...]:
             continue
         kind = name_kind(word)
         # 华为 (nr), 比亚迪, 中石化 (an organisation's abbreviation, j); not 春节 (t), 党委 (j)
-        named = kind == "name" and (flag in _PROPER or abbreviates_organisation(word))
+        named = kind == "name" and (flag in PROPER or abbreviates_organisation(word))
         # a dictionary place jieba reads as an adjective or a common noun is none: 新兴 "emerging",
         # 资源 "resources" (Xinxing and Ziyuan counties)
         place = kind == "place" and flag.startswith("n") and flag != "n"
@@ -635,7 +642,7 @@ def _proper_name(word: str, flag: str) -> bool:
     an abbreviation: `j`). Alone, such an abbreviation is too often generic (党委 "Party
     committee")."""
     kind = name_kind(word)
-    return (flag in _PROPER and kind != "common") or kind == "name"
+    return (flag in PROPER and kind != "common") or kind == "name"
 
 
 def asks_author(question: str) -> bool:
@@ -683,7 +690,6 @@ def _person_in(pairs: list[tuple[str, str]], besides: str) -> bool:
     return False
 
 
-_PROPER = frozenset(["nr", "ns", "nt", "nz"])  # jieba's proper-noun tags
 # the commonest Chinese surnames (most of the population): a dictionary word jieba tags as a
 # person is one when it starts with one of them (a famous name CC-CEDICT glosses)
 _SURNAMES = frozenset(
@@ -1057,6 +1063,13 @@ def asks_rank(question: str) -> bool:
 def states_rank(text: str) -> bool:
     """The text states a rank (第八, 首位, top 3)."""
     return _HAS_RANK.search(text) is not None
+
+
+def answers_type(kind: str, rank: bool, text: str) -> float:
+    """How well `text` holds the kind of answer asked (`type_match` of the question's
+    `answer_type`), a rank asked (`asks_rank`: 第几位) being held only by a stated rank (第八,
+    世界第三), not by any number: the selector's feature and the answerability model's."""
+    return float(states_rank(text)) if rank else type_match(kind, text)
 
 
 def _check_absent(question: str, evidence: Sequence[Evidence], zh: bool) -> Mismatch | None:

@@ -37,10 +37,13 @@ Tagger = Callable[[str], Sequence[tuple[str, str]]]
 CHUNKS_READ = 200  # chunks read per asked place: containment is stated early and often, if at all
 PLACES_READ = 8  # asked places looked up (the first ones): bounds a question's cost
 RUN_CHARS = 8  # characters kept on the far side of a place: longer than the names compared
-_SUFFIX = "(?:特别行政区|自治区|新区|地区|省|市|区|县|镇)?"
+# What follows a place's name to make it an administrative unit (浦东新区, 浙江省): the
+# constraint check reads places through the same list.
+ADMINISTRATIVE = "特别行政区|自治区|新区|地区|省|市|区|县|镇"
+PROPER = frozenset(["ns", "nt", "nr", "nz"])  # jieba's proper-noun tags
+_SUFFIX = f"(?:{ADMINISTRATIVE})?"
 _HAN_RUN = f"[\u3400-\u9fff]{{1,{RUN_CHARS}}}"
 _ADMINISTRATIVE = re.compile(_SUFFIX)
-_PROPER = frozenset(["ns", "nt", "nr", "nz"])  # jieba's proper-noun tags
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,10 @@ def learn(
     in `texts` (the question, say) and in the chunks `lookup` returns for it; `tag` gives a
     text's (word, part of speech) pairs."""
     inside: dict[str, frozenset[str]] = {}
+    given = [fold_long(t) for t in texts]
     # a question names a few places; a hostile one naming hundreds reads no more than this many
     for place in itertools.islice(dict.fromkeys(places), PLACES_READ):
-        read = [fold_long(t) for t in texts]
+        read = list(given)
         if lookup is not None:
             read += [fold_long(t) for t in lookup(place, CHUNKS_READ)]
         name = re.escape(place)
@@ -85,6 +89,6 @@ def _proper(pairs: Sequence[tuple[str, str]], at: int) -> str:
     if not pairs:
         return ""
     word, flag = pairs[at]
-    if flag not in _PROPER or len(word) < 2 or _ADMINISTRATIVE.fullmatch(word):
+    if flag not in PROPER or len(word) < 2 or _ADMINISTRATIVE.fullmatch(word):
         return ""
     return word

@@ -33,14 +33,14 @@ from pathlib import Path
 
 from rag.answer.constraints import (
     UNSTATED,
+    answers_type,
     asks_rank,
     holds_unit,
-    states_rank,
     unstated,
     wanted_unit,
 )
 from rag.answer.gazetteer import NO_GAZETTEER, Gazetteer
-from rag.answer.qtype import answer_type, type_match
+from rag.answer.qtype import answer_type
 from rag.index.tokenize import bigram_share, bigrams, content_chars, fold, strip_question_words
 from rag.retrieve.hybrid import Hit, Query
 from rag.types import Passage
@@ -157,8 +157,7 @@ def features(
                 "focus_characters": (
                     sum(c in f for c in focus_chars) / len(focus_chars) if focus_chars else 0.0
                 ),
-                # a rank asked (第几位) is a number, but only a stated rank (第八) answers it
-                "type_match": float(states_rank(s.text)) if rank else type_match(kind, s.text),
+                "type_match": answers_type(kind, rank, s.text),
                 "unit_match": float(unit is not None and holds_unit(unit, s.text, strict=True)),
                 "stated": stated[s.passage],
                 "novelty": new / len(chars) if chars else 0.0,

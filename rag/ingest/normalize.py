@@ -10,8 +10,9 @@ only inside the lexical index). What changes:
 * a paragraph broken by PDF extraction (`…；区域` / blank line / `物流科技…`) is joined again,
   while headings and list items keep their own lines. A line is taken as broken when it stops
   mid-clause (`，`), leaves a bracket or quote open (`达成《…人民政府 上`), holds a comma and is
-  followed by a line opening with a sentence's last word or two (`…，是…重大战略任` / `务。`), or, in Chinese,
-  is long or already holds finished sentences. Paragraphs are separated by one `\\n`.
+  followed by a line opening with a sentence's last word or two (`…，是…重大战略任` / `务。`),
+  or, in Chinese, is long or already holds finished sentences. Paragraphs are separated by one
+  `\\n`.
   Given the page's `line_width` (the measure of its full lines, `line_measure`), a line that fills
   it and ends mid-sentence is a wrapped one and is joined to the next even when it is short (an A4
   page of 三号 type holds 28 characters a line).

@@ -123,8 +123,9 @@ def name_kind(word: str) -> str | None:
     River Delta"), `name` (another capitalised sense: 中国 "China"), `common` (a lower-case one:
     东西 "thing", 大都市 "metropolis"), or None when the dictionary lacks it (most names of
     companies and parks). A word whose first sense only points at another (`abbr. for` 上汽,
-    `see` 腾讯) is a `name` when what it points at is a name or a place. jieba's part-of-speech tags miss some places (嘉兴 is `nr`, a person)
-    and give others to common words (东西 is `ns`). Parsed with `glossary`."""
+    `see` 腾讯) is a `name` when what it points at is a name or a place. jieba's part-of-speech
+    tags miss some places (嘉兴 is `nr`, a person) and give others to common words (东西 is
+    `ns`). Parsed with `glossary`."""
     with _GLOSSARY_LOCK:
         return _parse_cedict().kinds.get(word)
 
@@ -275,7 +276,9 @@ def _parse_cedict() -> _Cedict:
     # a region named by a province's abbreviation and a direction (苏南 "southern Jiangsu", 皖北,
     # 浙中) lies in that province: only provinces and municipalities count (华 abbreviates China)
     provinces = {n for n, heads in places.items() if any(h in _PROVINCES for h in heads)}
-    regions = {c: tuple(n for n in names if n in provinces) for c, names in short.items()}
+    regions = {
+        c: kept for c, names in short.items() if (kept := tuple(n for n in names if n in provinces))
+    }
     for word, pointed in references.items():
         if kinds.get(pointed, "common") != "common":
             kinds[word] = "name"
@@ -285,7 +288,7 @@ def _parse_cedict() -> _Cedict:
         places={p: tuple(h) for p, h in places.items()},
         within=within,
         names=english,
-        regions={c: r for c, r in regions.items() if r},
+        regions=regions,
         organisations=frozenset(organisations),
     )
 

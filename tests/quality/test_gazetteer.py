@@ -3,13 +3,11 @@ the answerability signals and the place check, and through the engine over a rea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 from small_engines import RAIL, engine_over
 
 from rag.answer.constraints import Evidence, mismatches, question_places, unstated
-from rag.answer.gazetteer import NO_GAZETTEER, PLACES_READ, learn
+from rag.answer.gazetteer import NO_GAZETTEER, PLACES_READ, TermTexts, learn
 from rag.embed.base import Embedder
 from rag.engine import Engine
 
@@ -18,9 +16,9 @@ DRUGS = "在张江药谷，4款国产1类新药已经在欧美日等海外市场
 ADDRESS = "项目落户浙江省湖州市南浔区，毗邻上海市长三角一体化示范区。"
 
 
-def over(*texts: str) -> Sequence[str]:
+def over(*texts: str) -> TermTexts:
     """The texts holding a term, as the index returns them (`Snapshot.texts_with`)."""
-    return lambda term, limit: [t for t in texts if term in t][:limit]  # type: ignore[return-value]
+    return lambda term, limit: [t for t in texts if term in t][:limit]
 
 
 def test_a_place_said_to_lie_within_another_is_learned() -> None:
