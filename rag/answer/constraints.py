@@ -617,8 +617,10 @@ def extract_places(text: str) -> tuple[str, ...]:
         and word not in _GENERIC_PLACES  # 中国公司: any Chinese company
         and _proper_name(word, flag)
     ]
-    for word, flag in pairs:
+    for k, (word, flag) in enumerate(pairs):
         if len(word) < 2 or word in _GENERIC_PLACES or any(word in o for o in out):
+            continue
+        if _split_from_name(word, pairs[k - 1][0] if k else ""):
             continue
         kind = name_kind(word)
         # 华为 (nr), 比亚迪, 中石化 (an organisation's abbreviation, j); not 春节 (t), 党委 (j)
@@ -634,6 +636,14 @@ def extract_places(text: str) -> tuple[str, ...]:
         if len(core) >= 2:
             out.append(core)
     return tuple(dict.fromkeys(out))
+
+
+def _split_from_name(word: str, before: str) -> bool:
+    """jieba cut a name out of a longer one: the lone character before `word` makes, with its
+    first character, a name CC-CEDICT knows (中 + 东阿 of 中东阿语, the Middle East's Arabic:
+    中东 is the name, 东阿 a county that is not there). Two names side by side (江苏南京) are
+    no such cut, nor is a list of one-character names after a word (欧美 + 日)."""
+    return len(before) == 1 and name_kind(before + word[0]) in ("name", "place")
 
 
 def _proper_name(word: str, flag: str) -> bool:

@@ -37,9 +37,9 @@ Tagger = Callable[[str], Sequence[tuple[str, str]]]
 CHUNKS_READ = 200  # chunks read per asked place: containment is stated early and often, if at all
 PLACES_READ = 8  # asked places looked up (the first ones): bounds a question's cost
 RUN_CHARS = 8  # characters kept on the far side of a place: longer than the names compared
-# What follows a place's name to make it an administrative unit (浦东新区, 浙江省): the
+# What follows a place's name to make it an administrative unit (浦东新区, 浙江省, 嘉定新城): the
 # constraint check reads places through the same list.
-ADMINISTRATIVE = "特别行政区|自治区|新区|地区|省|市|区|县|镇"
+ADMINISTRATIVE = "特别行政区|自治区|新区|新城|地区|省|市|区|县|镇"
 PROPER = frozenset(["ns", "nt", "nr", "nz"])  # jieba's proper-noun tags
 _SUFFIX = f"(?:{ADMINISTRATIVE})?"
 _HAN_RUN = f"[\u3400-\u9fff]{{1,{RUN_CHARS}}}"

@@ -323,6 +323,19 @@ def test_an_administrative_word_alone_is_no_place() -> None:
     assert extract_places("长兴岛那家机构造出了什么装备？") == ("长兴",)
 
 
+def test_a_new_town_alone_is_no_place() -> None:
+    # 新城 ("new town") is an administrative word: 嘉定新城 is 嘉定's, 科技新城 names nothing
+    assert extract_places("跨界科技新城在哪里签约？") == ()
+    assert extract_places("嘉定新城提供了多少就业岗位？") == ("嘉定",)
+
+
+def test_a_name_cut_out_of_a_longer_one_is_none() -> None:
+    # jieba reads 中东阿语 as 中 + 东阿 (a county) + 语: 中东 is the name, 东阿 is not meant
+    assert extract_places("和中东阿语国家合作的机构叫什么？") == ()
+    # two names side by side are no such cut
+    assert extract_places("江苏南京和浙江杭州签了协议。") == ("江苏", "南京", "浙江", "杭州")
+
+
 def test_which_ones_asked_is_no_count() -> None:
     # 哪几个城市, 哪几个月 ask which ones: names or months, not a number of them
     assert wanted_unit("哪几个城市入选了名单？") is None
