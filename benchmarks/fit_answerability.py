@@ -41,8 +41,13 @@ nearer the floor than generated ones: chosen once, after a 5% point refused four
 hand-written paraphrases (2 of fresh's 35 answerable questions, 1 of blind2's, 1 of own_dev's),
 each just under the floor, while every near-topic question it refused more was caveated at 3%; answers between it and `confident_floor` carry a
 `low_confidence` caveat, `confident_floor` being the probability below which at most
-`--caveats` (10%) of the clean answerable kinds (`own_context`, `english`) fall; `llm_floor` is
-the confidence that keeps all but `--llm-refusals` (1%) of the answerable kinds (at most 0.5).
+`--caveats` (10%) of the clean answerable kinds (`own_context`, `english`) fall; `llm_floor`,
+the lower edge of the band of refused questions an LLM still decides, is the lower of the
+confidence that keeps all but `--llm-refusals` (1%) of each answerable kind and `--llm-odds`
+(0.2: odds of 1 to 4 that the passages answer). The quantile alone sat at the refusal floor (every
+generated answerable question scores 0.43 or more) and left the band empty, while the refusals an
+LLM should overturn are people's paraphrases, which USE matches less than generated ones: an LLM
+call costs little next to a missed answer, and its prompt lets it say "not found".
 The script prints, per kind, how the `check` questions fare (refused, caveated). The measured
 dev sets (answers_dev, own_dev, seed_dev) are never read.
 
@@ -282,6 +287,7 @@ def main() -> None:
     ap.add_argument("--features", type=Path, help="cache of feature rows (read if it exists)")
     ap.add_argument("--false-refusals", type=float, default=0.03)
     ap.add_argument("--llm-refusals", type=float, default=0.01)
+    ap.add_argument("--llm-odds", type=float, default=0.2)
     ap.add_argument("--caveats", type=float, default=0.10)
     ap.add_argument("--l2", type=float, default=1e-2)
     ap.add_argument("--write", action="store_true", help=f"write {CALIBRATION_FILE}")
@@ -331,8 +337,11 @@ def main() -> None:
         "weights": {c: round(float(v), 4) for c, v in zip(FEATURES, w, strict=True)},
         "check_auc": round(auc(logits, yc), 4),
     }
-    pos = np.array([conf[r["id"]] for r in check if r["kind"] in ANSWERABLE])
-    out["llm_floor"] = round(min(0.5, float(np.quantile(pos, args.llm_refusals))), 4)
+    kept = min(
+        float(np.quantile([conf[r["id"]] for r in check if r["kind"] == k], args.llm_refusals))
+        for k in ANSWERABLE
+    )
+    out["llm_floor"] = round(min(0.5, kept, args.llm_odds), 4)
     # Answers below `confident_floor` carry a low_confidence caveat: at most `caveats` of the
     # clean answerable kinds (own context, English) are caveated or refused.
     clean = np.array([conf[r["id"]] for r in check if r["kind"] in CLEAN])

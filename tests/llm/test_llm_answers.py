@@ -228,6 +228,23 @@ def test_an_uncertain_refusal_goes_to_the_llm(
     assert NOT_FOUND_ZH in llm_peer.last.system  # the prompt's not-found rule came with it
 
 
+def test_a_paraphrase_the_extractive_path_refuses_reaches_the_llm(
+    index_dir: Path, use_embedder: Embedder, llm_peer: Peer
+) -> None:
+    # With the shipped floors: a paraphrase whose words the documents do not use (赁屋 for 租住)
+    # is refused extractively, yet its confidence lies in the band an LLM decides.
+    q = "上世纪九十年代出生的那拨人里，不买房靠赁屋过日子的占多少？"
+    engine = make_engine(index_dir, use_embedder, llm_peer)
+    refused = engine.ask(q, mode="extractive")
+    assert not refused.answerable and refused.passages
+    assert load_model().llm_floor <= refused.confidence < engine.settings.relevance_floor
+    marker = next(n for n, p in enumerate(refused.passages, 1) if "为53%" in p.text)
+    llm_peer.script(Reply(f"“90后”租住比为53%[{marker}]。"))
+    a = engine.ask(q)
+    assert a.mode == "llm" and a.answerable and "53%" in a.answer, a.warnings
+    assert len(llm_peer.chat_requests) == 1
+
+
 def test_an_uncertain_question_the_llm_cannot_answer_is_refused(
     index_dir: Path, use_embedder: Embedder, llm_peer: Peer
 ) -> None:

@@ -53,7 +53,8 @@ def test_confident_answers_and_refusals_are_not_caveated() -> None:
 
 def test_the_shipped_model_has_a_caveat_band() -> None:
     model = load_model()
-    assert model.llm_floor <= 0.5 <= model.confident_floor < 1.0
+    # the band an LLM decides is not empty: some refusals still reach it
+    assert model.llm_floor < 0.5 <= model.confident_floor < 1.0
 
 
 @pytest.mark.parametrize(
