@@ -66,7 +66,7 @@ from rag.answer.gazetteer import (
     learn,
 )
 from rag.answer.implied import COUNT, PEOPLE, implied_unit
-from rag.answer.qtype import answer_type, is_chinese, type_match
+from rag.answer.qtype import answer_type, is_chinese, states_share, type_match
 from rag.index.tokenize import fold_long
 from rag.ingest.split import sentence_spans
 from rag.retrieve.crosslingual import (
@@ -1101,8 +1101,8 @@ def _check_absent(question: str, evidence: Sequence[Evidence], zh: bool) -> Mism
         return Mismatch("absent", "时间" if zh else "a date", "")
     if kind != "number" or wanted_unit(question) is not None:
         return None  # no figure asked, or one in a unit, which `_check_unit` checks
-    if any(numbers(ev.quote) for ev in evidence):
-        return None
+    if any(numbers(ev.quote) or states_share(ev.quote) for ev in evidence):
+        return None  # 全国近半数 gives a share without a digit
     return Mismatch("absent", "数字" if zh else "a figure", "")
 
 

@@ -19,6 +19,8 @@ _WHO_Q = re.compile(
 )
 _PLACE_Q = re.compile(r"哪里|哪儿|何处|从哪|where\b", re.I)
 _HAS_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿两]+[个项家年月日天位种大条次%％倍]")
+# a share stated in words: 近半数, 过半, 三分之一 (a figure no digit writes)
+_SHARE = re.compile(r"[一二三四五六七八九十]分之[一二三四五六七八九十]|半数|一半|过半|大半|近半")
 _HAS_TIME = re.compile(
     r"\d{4}\s*年|\d{1,2}\s*月|[一二三四五六七八九十]+月|今年|去年|明年|\d{4}[-/]\d{1,2}"
 )
@@ -42,10 +44,15 @@ def answer_type(question: str) -> str:
 def type_match(kind: str, sentence: str) -> float:
     """1.0 when `sentence` holds the kind of thing the question asks for, else 0."""
     if kind == "number":
-        return 1.0 if _HAS_NUMBER.search(sentence) else 0.0
+        return 1.0 if _HAS_NUMBER.search(sentence) or states_share(sentence) else 0.0
     if kind == "time":
         return 1.0 if _HAS_TIME.search(sentence) else 0.0
     return 0.0
+
+
+def states_share(text: str) -> bool:
+    """`text` states a share in words (近半数, 过半, 三分之一): a figure without a digit."""
+    return _SHARE.search(text) is not None
 
 
 def is_chinese(text: str) -> bool:

@@ -33,3 +33,7 @@ def test_type_match_reads_times_and_numbers() -> None:
     assert type_match("time", "11月8日下午3时25分，班列首发。") == 1.0
     assert type_match("time", "班列首发意味着新阶段。") == 0.0
     assert type_match("number", "集聚了90余家企业。") == 1.0
+    # a share in words is a figure: 近半数, 三分之一
+    assert type_match("number", "上海拥有全国近半数人形机器人整机企业。") == 1.0
+    assert type_match("number", "三分之一的产量在上海。") == 1.0
+    assert type_match("number", "整机企业集聚在上海。") == 0.0
