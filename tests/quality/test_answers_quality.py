@@ -162,6 +162,8 @@ UNSEEN = [
     # (paraphrases 0.400, 8 of 20 refused), 0.850; with ranks typed by a stated rank, ordinals
     # and 中国公司 read, 0.650 with 0.150 refused
     pytest.param("answers_blind11.jsonl", (0.85, 0.70, 0.60, 0.20, 0.80), id="blind11"),
+    # blind12, unseen on 6ee1248: 0.900, 0.800, 0.825 with 0.025 refused, near-topic 15/20
+    pytest.param("answers_blind12.jsonl", (0.85, 0.75, 0.75, 0.10, 0.70), id="blind12"),
 ]
 
 
