@@ -620,8 +620,6 @@ def extract_places(text: str) -> tuple[str, ...]:
     for k, (word, flag) in enumerate(pairs):
         if len(word) < 2 or word in _GENERIC_PLACES or any(word in o for o in out):
             continue
-        if _split_from_name(word, pairs[k - 1][0] if k else ""):
-            continue
         kind = name_kind(word)
         # 华为 (nr), 比亚迪, 中石化 (an organisation's abbreviation, j); not 春节 (t), 党委 (j)
         named = kind == "name" and (flag in PROPER or abbreviates_organisation(word))
@@ -629,6 +627,8 @@ def extract_places(text: str) -> tuple[str, ...]:
         # 资源 "resources" (Xinxing and Ziyuan counties)
         place = kind == "place" and flag.startswith("n") and flag != "n"
         if not ((flag in ("ns", "nt") and kind != "common") or place or named):
+            continue
+        if _split_from_name(word, pairs[k - 1][0] if k else ""):
             continue
         if not _PLACE_SUFFIX.sub("", word):
             continue  # an administrative word alone (新区, 地区) names no place
