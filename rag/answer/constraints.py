@@ -301,6 +301,10 @@ _ANSWER_FRAMES = frozenset(
 # Characters that name a measure rather than what is measured (召回率, 产值, 销售额, 总量).
 _MEASURE_CHARS = frozenset("率额量值数总价比度")
 _HAN = re.compile(r"[\u3400-\u9fff]+")
+# the fewest characters of a question another quote must name for the figure's quote to be
+# about something else (two are a common word: 上海, 企业)
+_SUBJECT_RUN = 3
+_PARTICLES = "的之了在中和与及是"  # not part of a name at either end of a shared run
 _OPENING_QUOTES = frozenset("“\"「『《‘'")
 _CLOSING_QUOTES = frozenset("”\"」』》’'")
 # What makes a span of time the question's frame rather than a stated figure (头三个月, 近五年).
@@ -556,7 +560,10 @@ def _quantity(value: float, scale: str | None, unit: str | None, text: str) -> Q
 
 def wanted_unit(question: str) -> str | None:
     """The dimension a question wants its answer in: the unit it names (`asked_unit`), else the
-    one its asked attribute implies (总投资多少 → money: `rag.answer.implied`)."""
+    one its asked attribute implies (总投资多少 → money: `rag.answer.implied`); none when it asks
+    a rank (人口流动中排第几 wants 第四, not a head count)."""
+    if asks_rank(question):
+        return None
     return asked_unit(question) or implied_unit(question)
 
 
@@ -1159,6 +1166,39 @@ def _check_attribute(question: str, evidence: Sequence[Evidence]) -> Mismatch | 
     return Mismatch("attribute", attribute, "")
 
 
+def _shared_run(question: str, text: str) -> str:
+    """The longest run of Chinese characters `question` and `text` share (both folded)."""
+    best = ""
+    for run in _HAN.findall(question):
+        for i in range(len(run)):
+            j = i + len(best) + 1  # only a longer run can replace the best
+            while j <= len(run) and run[i:j] in text:
+                best = run[i:j]
+                j += 1
+    return best
+
+
+def _check_subject(question: str, evidence: Sequence[Evidence]) -> Mismatch | None:
+    """A Chinese question asks a figure in a unit, and a quote without one names more of what it
+    is asked of than any quote giving one (read with the sentence before it and its title: 该园区…
+    after a sentence naming it): the figure is of another subject (碳谷绿湾 asked and named by a
+    quote, but the 家 come from a sentence on 奉贤's 化妆品企业)."""
+    unit = wanted_unit(question)
+    if unit is None:
+        return None
+    folded = fold_long(question)
+    told, other = [], ""
+    for ev in evidence:
+        if any(_compatible(unit, x.dimension) for x in extract_quantities(ev.quote)):
+            told.append(_shared_run(folded, _near([ev])))
+        else:
+            run = _shared_run(folded, fold_long(ev.quote)).strip(_PARTICLES)
+            other = max(other, run, key=len)
+    if not told or len(other) < _SUBJECT_RUN or len(other) <= max(len(r) for r in told):
+        return None
+    return Mismatch("subject", other, "")
+
+
 def _check_superlatives(
     question: str, q: Constraints, evidence: Sequence[Evidence]
 ) -> Mismatch | None:
@@ -1230,6 +1270,7 @@ def mismatches(
         _check_superlatives(question, q, evidence),
         _check_absent(question, evidence, zh),
         _check_attribute(question, evidence) if zh else None,
+        _check_subject(question, evidence) if zh else None,
     ]
     return [m for m in found if m is not None]
 
@@ -1245,6 +1286,8 @@ def message(found: Sequence[Mismatch], zh: bool) -> str:
                 parts.append(f"问题问的是{m.asked}，文档给出的是{m.found}")
             elif m.kind == "absent":
                 parts.append(f"问题问的是{m.asked}，引用的原文没有给出")
+            elif m.kind == "subject":
+                parts.append(f"问题问的是“{m.asked}”的数字，引用中给出数字的原文说的不是它")
             elif m.kind == "attribute" or (m.kind == "place" and not m.found):
                 parts.append(f"问题问的是“{m.asked}”，引用的原文没有提到")
             else:

@@ -584,3 +584,25 @@ def test_a_date_asked_is_given() -> None:
     assert kinds("When will the railway open?", undated) == ["absent"]
     assert kinds("沪乍杭铁路预计哪一年建成通车？", ev("沪乍杭铁路预计2027年建成。")) == []
     assert kinds("平台什么时候上线的？", ev("今年10月，平台正式上线。")) == []
+
+
+def test_a_figure_quoted_of_another_subject() -> None:
+    # the quote naming the park gives no 家; the one giving 家 is about other companies
+    asked = "碳谷绿湾产业园目前有多少家入驻企业？"
+    park = "金山第二工业区更名为“碳谷绿湾产业园”，体量8.58平方公里。"
+    other = "上海226家化妆品生产企业中，有84家在奉贤。"
+    assert kinds(asked, ev(other), ev(park)) == ["subject"]
+    # the figure's own sentence names the park, or the sentence before it does: no caveat
+    assert kinds(asked, ev("碳谷绿湾产业园已入驻企业120家。"), ev(park)) == []
+    assert kinds(asked, ev("园区已入驻企业120家。", before=park), ev(park)) == []
+    # a quote sharing only a common word (企业) with the question says nothing of the subject
+    assert kinds(asked, ev(other), ev("这些企业正在集聚。")) == []
+    # a rank asked wants no unit: 排第几 of 人口流动 is no head count
+    assert (
+        kinds(
+            "南通在外来人口流动中排第几？",
+            ev("12月8日，50人参加论坛。"),
+            ev("南通在外来人口流动中位列第四。"),
+        )
+        == []
+    )
