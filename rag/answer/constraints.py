@@ -304,6 +304,8 @@ _HAN = re.compile(r"[\u3400-\u9fff]+")
 # the fewest characters of a question another quote must name for the figure's quote to be
 # about something else (two are a common word: 上海, 企业)
 _SUBJECT_RUN = 3
+# an ordinal with what it counts: 第四轮, 第6届, 第150期 (not 第十四个五年规划's 个: a name's part)
+_ORDINAL = re.compile(r"第\s*([0-9]+|[零〇一二两三四五六七八九十百]+)\s*([轮届期次批季场])")
 _PARTICLES = "的之了在中和与及是"  # not part of a name at either end of a shared run
 _OPENING_QUOTES = frozenset("“\"「『《‘'")
 _CLOSING_QUOTES = frozenset("”\"」』》’'")
@@ -1166,6 +1168,31 @@ def _check_attribute(question: str, evidence: Sequence[Evidence]) -> Mismatch | 
     return Mismatch("attribute", attribute, "")
 
 
+def _ordinals(text: str) -> set[tuple[float, str]]:
+    """The ordinals a text states with what they count: 第四轮 → (4, 轮), 第6届 → (6, 届)."""
+    out = set()
+    for m in _ORDINAL.finditer(text):
+        value = _number(m.group(1))
+        if value is not None:
+            out.add((value, m.group(2)))
+    return out
+
+
+def _check_ordinals(question: str, evidence: Sequence[Evidence]) -> Mismatch | None:
+    """The question names an ordinal of something (第五轮, 第六届) and the quotes (with the
+    sentence before each and its title) state another of the same (第四轮) and never the asked
+    one: the figure is of another round, session or batch."""
+    asked = _ordinals(fold_long(question))
+    if not asked:
+        return None
+    stated = _ordinals(_near(evidence))
+    for value, counted in sorted(asked):
+        others = sorted(v for v, c in stated if c == counted and v != value)
+        if others and (value, counted) not in stated:
+            return Mismatch("ordinal", f"第{value:g}{counted}", f"第{others[0]:g}{counted}")
+    return None
+
+
 def _shared_run(question: str, text: str) -> str:
     """The longest run of Chinese characters `question` and `text` share (both folded)."""
     best = ""
@@ -1271,6 +1298,7 @@ def mismatches(
         _check_absent(question, evidence, zh),
         _check_attribute(question, evidence) if zh else None,
         _check_subject(question, evidence) if zh else None,
+        _check_ordinals(question, evidence) if zh else None,
     ]
     return [m for m in found if m is not None]
 
@@ -1286,6 +1314,8 @@ def message(found: Sequence[Mismatch], zh: bool) -> str:
                 parts.append(f"问题问的是{m.asked}，文档给出的是{m.found}")
             elif m.kind == "absent":
                 parts.append(f"问题问的是{m.asked}，引用的原文没有给出")
+            elif m.kind == "ordinal":
+                parts.append(f"问题问的是{m.asked}，文档给出的是{m.found}")
             elif m.kind == "subject":
                 parts.append(f"问题问的是“{m.asked}”的数字，引用中给出数字的原文说的不是它")
             elif m.kind == "attribute" or (m.kind == "place" and not m.found):

@@ -606,3 +606,18 @@ def test_a_figure_quoted_of_another_subject() -> None:
         )
         == []
     )
+
+
+def test_another_round_or_session_than_asked() -> None:
+    quote = "第四轮六场比赛场均观众人数达到了 25802 人。"
+    assert kinds("苏超第五轮的场均观众人数是多少？", ev(quote)) == ["ordinal"]
+    assert kinds("苏超第四轮的场均观众人数是多少？", ev(quote)) == []
+    assert kinds("苏超第4轮的场均观众人数是多少？", ev(quote)) == []  # digits or numerals
+    # the session stated in the sentence before the quote governs it
+    signed = "三省一市共同签署《合作协议》。"
+    assert kinds("第六届论坛上签署了哪份协议？", ev(signed, before="第七届论坛举行。")) == [
+        "ordinal"
+    ]
+    assert kinds("第七届论坛上签署了哪份协议？", ev(signed, before="第七届论坛举行。")) == []
+    # nothing counted the same way: no verdict (第十四个五年规划 counts no round)
+    assert kinds("第五轮有多少观众？", ev("场均观众人数达到了 25802 人。")) == []
