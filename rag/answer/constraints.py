@@ -1182,7 +1182,8 @@ def _check_ordinals(question: str, evidence: Sequence[Evidence]) -> Mismatch | N
     """The question names an ordinal of something (第五轮, 第六届) and the quotes (with the
     sentence before each and its title) state another of the same (第四轮) and never the asked
     one: the figure is of another round, session or batch."""
-    asked = _ordinals(fold_long(question))
+    # 第一届 is a first, which the superlative check reads (第二届 is a later rank of it)
+    asked = {(v, c) for v, c in _ordinals(fold_long(question)) if v != 1}
     if not asked:
         return None
     stated = _ordinals(_near(evidence))
