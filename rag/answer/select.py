@@ -12,7 +12,9 @@ much of it is *new* relative to the question (a line that only repeats the quest
 a title, answers nothing), the share of the question's *focus* terms it holds (those not in the passage's document
 title: 体长 in 蓝线裸顶鲷的体长是多少, where the fish's name is only the topic), how well its
 neighbours match (an answer often follows the sentence that names the subject), its length, and
-its passage's retrieval score and rank.
+its passage's retrieval score — not its rank: in CMRC, where it is fitted, the answering paragraph
+is nearly always first and a rank feature learnt to keep every answer in passage 1, while in a
+long document neighbouring chunks score nearly alike and the answer is often in the second.
 
 A linear score over these features, turned into a probability over the candidates by a softmax,
 is fitted, not hand-weighted: `python benchmarks/train_selector.py --write` fits it with a listwise
@@ -61,7 +63,6 @@ FEATURES = (
     "novelty",
     "log_length",
     "passage_score",
-    "passage_rank",
     "document_offset",
 )
 PASSAGES_READ = 4
@@ -163,7 +164,6 @@ def features(
                 "novelty": new / len(chars) if chars else 0.0,
                 "log_length": math.log1p(len(chars)),
                 "passage_score": hits[s.passage].score / top,
-                "passage_rank": 1.0 / (1 + s.passage),
                 "document_offset": math.log1p(s.start),
             }
         )
