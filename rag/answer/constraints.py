@@ -306,6 +306,7 @@ _HAN = re.compile(r"[\u3400-\u9fff]+")
 _SUBJECT_RUN = 3
 # an ordinal with what it counts: 第四轮, 第6届, 第150期 (not 第十四个五年规划's 个: a name's part)
 _ORDINAL = re.compile(r"第\s*([0-9]+|[零〇一二两三四五六七八九十百]+)\s*([轮届期次批季场])")
+_ORDINAL_AFTER = 8  # characters after an ordinal that say what it counts
 _PARTICLES = "的之了在中和与及是"  # not part of a name at either end of a shared run
 _OPENING_QUOTES = frozenset("“\"「『《‘'")
 _CLOSING_QUOTES = frozenset("”\"」』》’'")
@@ -1168,29 +1169,35 @@ def _check_attribute(question: str, evidence: Sequence[Evidence]) -> Mismatch | 
     return Mismatch("attribute", attribute, "")
 
 
-def _ordinals(text: str) -> set[tuple[float, str]]:
-    """The ordinals a text states with what they count: 第四轮 → (4, 轮), 第6届 → (6, 届)."""
-    out = set()
+def _ordinals(text: str) -> list[tuple[float, str, str]]:
+    """The ordinals a text states, with what they count and the words after them: 第四轮六场比赛
+    → (4, 轮, 六场比赛…), 第6届 → (6, 届, …)."""
+    out = []
     for m in _ORDINAL.finditer(text):
         value = _number(m.group(1))
         if value is not None:
-            out.add((value, m.group(2)))
+            out.append((value, m.group(2), text[m.end() : m.end() + _ORDINAL_AFTER]))
     return out
 
 
 def _check_ordinals(question: str, evidence: Sequence[Evidence]) -> Mismatch | None:
     """The question names an ordinal of something (第五轮, 第六届) and the quotes (with the
     sentence before each and its title) state another of the same (第四轮) and never the asked
-    one: the figure is of another round, session or batch."""
-    # 第一届 is a first, which the superlative check reads (第二届 is a later rank of it)
-    asked = {(v, c) for v, c in _ordinals(fold_long(question)) if v != 1}
-    if not asked:
-        return None
+    one. "The same" when the words after them share two characters, if the question's give two:
+    第七届长三角…论坛 is another session of 第六届长三角…论坛, 第六届上证…评选 says nothing of it."""
     stated = _ordinals(_near(evidence))
-    for value, counted in sorted(asked):
-        others = sorted(v for v, c in stated if c == counted and v != value)
-        if others and (value, counted) not in stated:
-            return Mismatch("ordinal", f"第{value:g}{counted}", f"第{others[0]:g}{counted}")
+    # 第一届 is a first, which the superlative check reads (第二届 is a later rank of it)
+    for value, counted, after in _ordinals(fold_long(question)):
+        if value == 1:
+            continue
+        named = len(_shared_run(after, after)) >= 2  # two Chinese characters say what it counts
+        same = [
+            v
+            for v, c, a in stated
+            if c == counted and (not named or len(_shared_run(after, a)) >= 2)
+        ]
+        if same and value not in same:
+            return Mismatch("ordinal", f"第{value:g}{counted}", f"第{min(same):g}{counted}")
     return None
 
 

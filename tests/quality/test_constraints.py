@@ -619,5 +619,11 @@ def test_another_round_or_session_than_asked() -> None:
         "ordinal"
     ]
     assert kinds("第七届论坛上签署了哪份协议？", ev(signed, before="第七届论坛举行。")) == []
+    # a session of something else says nothing of the asked one
+    forum = "第六届长三角一体化发展高层论坛上签署了哪份协议？"
+    other = ev("他在第六届上证最佳分析师评选颁奖典礼上演讲。")
+    assert kinds(
+        forum, ev("在第七届长三角一体化发展高层论坛上，三省一市签署《协议》。"), other
+    ) == ["ordinal"]
     # nothing counted the same way: no verdict (第十四个五年规划 counts no round)
     assert kinds("第五轮有多少观众？", ev("场均观众人数达到了 25802 人。")) == []
