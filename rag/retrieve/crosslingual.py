@@ -11,6 +11,10 @@ shared space does. Two lexical signals are added, both bounded to words the coll
 * **Pinyin.** A romanised name (`Zhangjiang`, `Jiaxing`) is matched to the collection's words whose
   toneless pinyin (pypinyin) spells it.
 
+A Chinese question's own words get the same treatment where the collection never uses them
+(`synonym_terms`): 货柜 and 集装箱 are both "container", so a question saying 货柜 also searches the
+集装箱 its documents write. A word the collection uses is its own evidence and brings nothing.
+
 The terms found are appended to the query's lexical tokens, so BM25, term coverage, the reranker
 and the answer-sentence selector all see them.
 
@@ -207,6 +211,7 @@ class _Cedict:
     names: dict[str, tuple[str, ...]]  # place or name headword → its lower-case English names
     regions: dict[str, tuple[str, ...]]  # a province's one-character abbreviation → its name
     organisations: frozenset[str]  # abbreviations of organisations' names (中石化, 民盟, 上汽)
+    senses: dict[str, tuple[str, ...]]  # headword → its glosses (`glossary` inverted)
 
 
 @lru_cache(maxsize=1)
@@ -282,6 +287,10 @@ def _parse_cedict() -> _Cedict:
     for word, pointed in references.items():
         if kinds.get(pointed, "common") != "common":
             kinds[word] = "name"
+    senses: dict[str, list[str]] = {}
+    for gloss, heads in out.items():
+        for h in heads:
+            senses.setdefault(h, []).append(gloss)
     return _Cedict(
         glossary={g: tuple(h) for g, h in out.items()},
         kinds=kinds,
@@ -290,6 +299,7 @@ def _parse_cedict() -> _Cedict:
         names=english,
         regions=regions,
         organisations=frozenset(organisations),
+        senses={h: tuple(g) for h, g in senses.items()},
     )
 
 
@@ -368,6 +378,22 @@ def dictionary_terms(question: str, doc_freq: TermCounts) -> list[str]:
                 break
         else:
             i += 1
+    return list(dict.fromkeys(out))
+
+
+def synonym_terms(words: Iterable[str], doc_freq: TermCounts) -> list[str]:
+    """Words of the collection (`doc_freq`) that share an English gloss with `words` the
+    collection never uses (货柜 and 集装箱 are both "container"): a question's own word for a thing
+    its documents name otherwise. Of each gloss's headwords the ones the collection uses most are
+    kept (at most `PER_TERM`)."""
+    with _GLOSSARY_LOCK:
+        cedict = _parse_cedict()
+    senses, table = cedict.senses, cedict.glossary
+    out: list[str] = []
+    for word in words:
+        for gloss in senses.get(word, ()):
+            found = [h for h in table.get(gloss, ()) if h != word and h in doc_freq]
+            out += sorted(found, key=lambda h: -doc_freq[h])[:PER_TERM]
     return list(dict.fromkeys(out))
 
 

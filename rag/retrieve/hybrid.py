@@ -62,8 +62,11 @@ class QueryEncoder(Protocol):
 def analyse(text: str, encoder: QueryEncoder, lex: Lexicon | None = None) -> Query:
     """Embed and tokenise the query; with the collection's `lex`, an English question over a
     Chinese collection also gets the Chinese words it names (`crosslingual`)."""
-    translated = tuple(lex.cross_lingual_terms(text)) if lex is not None else ()
-    return Query(text, encoder.embed_query(text), tokenize(text), translated)
+    tokens = tokenize(text)
+    translated: tuple[str, ...] = ()
+    if lex is not None:
+        translated = tuple(dict.fromkeys(lex.cross_lingual_terms(text) + lex.synonym_terms(tokens)))
+    return Query(text, encoder.embed_query(text), tokens, translated)
 
 
 def evidence_idf(lex: Lexicon, query: Query) -> dict[str, float]:

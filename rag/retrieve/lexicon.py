@@ -20,11 +20,12 @@ import numpy as np
 
 from rag.index.segment import Segment
 from rag.index.segments import SegmentSet
-from rag.retrieve.crosslingual import PinyinIndex, dictionary_terms, glossary
+from rag.retrieve.crosslingual import PinyinIndex, dictionary_terms, glossary, synonym_terms
 
 LATIN_SCRIPT_MIN = 0.2
 _LATIN_WORD = re.compile(r"[a-z]+")
 _ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
+_HAN_WORD = re.compile(r"[\u3400-\u9fff]+")
 
 
 class _SegmentHelpers:
@@ -144,6 +145,16 @@ class Lexicon:
         for e in self.segments.entries:
             found += _pinyin(e.segment).terms(question)
         return found
+
+    def synonym_terms(self, tokens: Sequence[str]) -> list[str]:
+        """The collection's words sharing a dictionary gloss with the question's Chinese words
+        it never uses (`crosslingual.synonym_terms`)."""
+        han = [t for t in tokens if len(t) >= 2 and _HAN_WORD.fullmatch(t)]
+        if not han:
+            return []
+        live = self.segments.stats.doc_freq(han).tolist()
+        unused = [t for t, df in zip(han, live, strict=True) if df == 0]
+        return sorted(synonym_terms(unused, self.doc_freq)) if unused else []
 
     def cross_lingual_terms(self, question: str) -> list[str]:
         """The collection's Chinese words an English question names (dictionary and pinyin),

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from hashing import segment_set
 
-from rag.retrieve.crosslingual import PinyinIndex, dictionary_terms, glossary
+from rag.retrieve.crosslingual import PinyinIndex, dictionary_terms, glossary, synonym_terms
 from rag.retrieve.lexicon import Lexicon
 
 DOC_FREQ = {"平方公里": 3, "平方千米": 1, "走廊": 5, "航运": 4, "绿色": 9, "企业": 40, "公司": 12}
@@ -109,3 +109,13 @@ def test_a_plural_glossed_by_a_word_the_collection_lacks_falls_back_to_its_singu
     doc_freq = {"标准": 12, "团体": 3}
     assert "标准" in dictionary_terms("How many group standards were released?", doc_freq)
     assert "价值标准" in dictionary_terms("What standards?", {"价值标准": 1, "标准": 9})
+
+
+def test_a_word_the_collection_never_uses_brings_its_dictionary_synonyms() -> None:
+    lex = Lexicon(segment_set(["上海港集装箱吞吐量连续十五年位居全球第一。", "嘉兴的走廊建设。"]))
+    # 货柜 and 集装箱 are both "container" in CC-CEDICT; the collection only says 集装箱
+    assert "集装箱" in lex.synonym_terms(["货柜", "吞吐量"])
+    # a word the collection uses is its own evidence: nothing added for it
+    assert lex.synonym_terms(["集装箱", "吞吐量"]) == []
+    assert synonym_terms(["货柜"], {"集装箱": 3, "容器": 1}) == ["集装箱", "容器"]
+    assert synonym_terms(["货柜"], {}) == []
