@@ -1190,7 +1190,8 @@ def _check_ordinals(question: str, evidence: Sequence[Evidence]) -> Mismatch | N
     for value, counted, after in _ordinals(fold_long(question)):
         if value == 1:
             continue
-        named = len(_shared_run(after, after)) >= 2  # two Chinese characters say what it counts
+        # two Chinese characters after it say what it counts (第五轮比赛; not 第4轮，)
+        named = any(len(run) >= 2 for run in _HAN.findall(after))
         same = [
             v
             for v, c, a in stated
