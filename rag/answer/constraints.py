@@ -1319,12 +1319,10 @@ def message(found: Sequence[Mismatch], zh: bool) -> str:
         if zh:
             if m.kind == "year":
                 parts.append(f"问题问的是{m.asked}，文档只给出{m.found}的数据")
-            elif m.kind == "unit":
+            elif m.kind in ("unit", "ordinal"):
                 parts.append(f"问题问的是{m.asked}，文档给出的是{m.found}")
             elif m.kind == "absent":
                 parts.append(f"问题问的是{m.asked}，引用的原文没有给出")
-            elif m.kind == "ordinal":
-                parts.append(f"问题问的是{m.asked}，文档给出的是{m.found}")
             elif m.kind == "subject":
                 parts.append(f"问题问的是“{m.asked}”的数字，引用中给出数字的原文说的不是它")
             elif m.kind == "attribute" or (m.kind == "place" and not m.found):

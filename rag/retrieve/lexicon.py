@@ -148,9 +148,10 @@ class Lexicon:
 
     def synonym_terms(self, tokens: Sequence[str]) -> list[str]:
         """The collection's words sharing a dictionary gloss with the question's Chinese words
-        it never uses (`crosslingual.synonym_terms`)."""
+        it never uses (`crosslingual.synonym_terms`), when the collection is mostly Chinese (a
+        Latin-script one holds no headword to find, and would load the dictionary for nothing)."""
         han = [t for t in tokens if len(t) >= 2 and _HAN_WORD.fullmatch(t)]
-        if not han:
+        if self.latin_share >= LATIN_SCRIPT_MIN or not han:
             return []
         live = self.segments.stats.doc_freq(han).tolist()
         unused = [t for t, df in zip(han, live, strict=True) if df == 0]

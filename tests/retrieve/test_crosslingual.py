@@ -10,7 +10,7 @@ import pytest
 from hashing import segment_set
 
 from rag.retrieve.crosslingual import PinyinIndex, dictionary_terms, glossary, synonym_terms
-from rag.retrieve.lexicon import Lexicon
+from rag.retrieve.lexicon import LATIN_SCRIPT_MIN, Lexicon
 
 DOC_FREQ = {"平方公里": 3, "平方千米": 1, "走廊": 5, "航运": 4, "绿色": 9, "企业": 40, "公司": 12}
 
@@ -119,3 +119,12 @@ def test_a_word_the_collection_never_uses_brings_its_dictionary_synonyms() -> No
     assert lex.synonym_terms(["集装箱", "吞吐量"]) == []
     assert synonym_terms(["货柜"], {"集装箱": 3, "容器": 1}) == ["集装箱", "容器"]
     assert synonym_terms(["货柜"], {}) == []
+
+
+def test_a_latin_script_collection_gets_no_chinese_synonyms() -> None:
+    # mostly English, with one Chinese word: 货柜 would find it, but the question's words are not
+    # this collection's language and its Chinese is no vocabulary to translate into
+    texts = ["The container port grew quickly this year.", "Shipping lines were green.", "集装箱"]
+    latin = Lexicon(segment_set(texts))
+    assert latin.latin_share >= LATIN_SCRIPT_MIN
+    assert latin.synonym_terms(["货柜"]) == []
