@@ -597,6 +597,12 @@ def test_a_figure_quoted_of_another_subject() -> None:
     assert kinds(asked, ev("园区已入驻企业120家。", before=park), ev(park)) == []
     # a quote sharing only a common word (企业) with the question says nothing of the subject
     assert kinds(asked, ev(other), ev("这些企业正在集聚。")) == []
+    # what is asked of the subject (建筑面积) names no subject: a figure quote on another
+    # building's 建筑面积 does not outdo the quote naming the tower
+    tower = "西岸智塔是全国最早一批人工智能产业地标。"
+    floors = "12万平方米的建筑面积中，集聚了一批企业。"
+    assert kinds("西岸智塔的总建筑面积是多少平方米？", ev(floors), ev(tower)) == ["subject"]
+    assert kinds("西岸智塔的总建筑面积是多少平方米？", ev("西岸智塔建筑面积12万平方米。")) == []
     # a rank asked wants no unit: 排第几 of 人口流动 is no head count
     assert (
         kinds(
