@@ -264,6 +264,19 @@ _ASKS_AUTHOR = re.compile(
     r"|\bwhich (?:organi[sz]ation|party|body|institution|agency)\b[^?]*\b(?:propos|suggest|wr[io]t)",
     re.I,
 )
+# a question asking who took a photo (photo ③, 图②): its credit line under the caption answers it
+_ASKS_PHOTOGRAPHER = re.compile(
+    r"(?:谁|哪位)(?:拍摄|拍的|拍下|摄)|(?:照片|图片)是谁|摄影(?:师|者)|拍摄者|\bwho (?:took|shot|photographed)\b|\bphotographer\b"
+    r"|\bphoto(?:graph)?\s*[①-⑩\d]*,?\s*(?:was\s+)?(?:taken|shot)\s+by\b",
+    re.I,
+)
+# a credit line that credits what comes before it, not after: a photo's under its caption
+# (肖本祥摄(人民视觉)) or an article's closing one (（作者：彭羽，…研究员）)
+_PHOTO_CREDIT = re.compile(
+    r"^[^。，,；;：:]{2,20}?\s*(?:摄|供图)\s*(?:[（(][^（()）]{1,12}[）)])?\s*$"
+)
+_PHOTO_BY = re.compile(r"^(?:摄影|图片|图)\s*[:：/]\s*\S{2,12}$")  # 摄影：王某
+_CLOSING_CREDIT = re.compile(r"^[（(]\s*(?:作者|撰稿|撰文|执笔)\s*[:：]")
 # "which place" asks a rank only as a finish (which place did it take), not a location (which
 # places on the belt)
 _ASKS_RANK = re.compile(
@@ -671,11 +684,31 @@ def asks_author(question: str) -> bool:
     return _ASKS_AUTHOR.search(question) is not None
 
 
+def asks_photographer(question: str) -> bool:
+    """The question asks who took a photo (who took photo ③, 谁拍摄的): its credit line answers."""
+    return _ASKS_PHOTOGRAPHER.search(question) is not None
+
+
+def credit_after(text: str) -> str | None:
+    """What `text` credits in the lines *before* it: `photo` for a photo credit under its
+    caption (肖本祥摄(人民视觉)), `text` for an article's closing credit (（作者：彭羽，…）), None
+    for any other line."""
+    line = text.strip()
+    if _PHOTO_CREDIT.match(line) or _PHOTO_BY.match(line):
+        return "photo"
+    if _CLOSING_CREDIT.match(line):
+        return "text"
+    return None
+
+
 def names_author(text: str, *, besides: str = "") -> bool:
     """`text` is a byline: a short line, no sentence, naming a person or an organisation that
-    `besides` (the question) does not (湖州市政协经济界委员 费震夏; 民进杭州市委会)."""
+    `besides` (the question) does not (湖州市政协经济界委员 费震夏; 民进杭州市委会). A credit
+    line (`credit_after`: 龙巍摄) credits what comes before it, and is no byline of what follows."""
     line = text.strip()
     if not line or len(line) > _BYLINE_CHARS or _SENTENCE_MARK.search(line):
+        return False
+    if credit_after(line) is not None:
         return False
     pairs = _tagged(fold_long(line))
     folded = fold_long(besides)

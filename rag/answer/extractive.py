@@ -7,9 +7,11 @@ text is already taken (from another copy of the article) is skipped. Sentences t
 document become one quote, each quote followed by `[n]` for the passage it came from. Every
 citation's quote is `passage.text[start - passage.start : end - passage.start]` exactly.
 
-A question asking who wrote or proposed something (`rag.answer.constraints.asks_author`) whose
-chosen sentences name no one also quotes the byline of the best sentence's section: a byline
-shares no words with the question, so no overlap or meaning feature ranks it.
+A question asking who took a photo or wrote or proposed something
+(`rag.answer.constraints.asks_photographer`, `asks_author`) also quotes the line crediting the best
+sentence: the credit under a photo's caption or an article's last paragraph, or the byline above a
+section (`_credited`). A credit shares no words with the question, so no overlap or meaning
+feature ranks it.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answer.abstain import load_model
-from rag.answer.constraints import asks_author, names_author
+from rag.answer.constraints import asks_author, asks_photographer, credit_after, names_author
 from rag.answer.gazetteer import NO_GAZETTEER, Gazetteer
 from rag.answer.qtype import is_chinese
-from rag.answer.select import Scored, load_selector
+from rag.answer.select import Scored, Sentence, load_selector
 from rag.ingest.dedup import fold_text
 from rag.ingest.pages import page_at
 from rag.retrieve.hybrid import Hit, Query
@@ -33,6 +35,7 @@ NOT_FOUND_EN = "The documents do not contain an answer to this question."
 ANSWER_MASS = 0.8  # take sentences until they hold this share of the selector's probability
 MAX_SENTENCES = 3
 MAX_ANSWER_CHARS = 400
+PHOTO_CREDIT_GAP = 2  # a photo's credit is the line under its caption, or the one after
 
 
 @dataclass(frozen=True)
@@ -129,34 +132,66 @@ def select_sentences(
         chosen.append(Candidate(s.passage, s.start, s.end, s.text, c.score))
         mass += c.score
         length += len(s.text)
-    byline = _byline(query.text, scored, chosen)
-    if byline is not None:
-        chosen.append(byline)
+    chosen = _credited(query.text, scored, chosen)
     return _merge(sorted(chosen, key=lambda c: (c.passage, c.start)), passages)
 
 
-def _byline(question: str, scored: Sequence[Scored], chosen: list[Candidate]) -> Candidate | None:
-    """For a question asking who wrote or proposed something whose chosen sentences name no one,
-    the byline of the best sentence's section: the nearest line before it, in its passage, that
-    names a person or an organisation (a proposal's 民进杭州市委会 under its title). A byline
-    shares no words with the question, so the selector never ranks it; its place says what it is.
+def _credited(question: str, scored: Sequence[Scored], chosen: list[Candidate]) -> list[Candidate]:
+    """`chosen`, for a question asking who took a photo or wrote something, with the line that
+    credits the best sentence. A credit line shares no words with the question, so the selector
+    never ranks it for what it is; its place says what it credits:
+
+    - a credit *under* the best sentence, the nearest of the kind asked in its passage
+      (`credit_after`): a photo's under its caption (图③:… then 肖本祥摄), an article's closing
+      one (（作者：…）); other credits of that kind the selector chose credit other captions and
+      are dropped (the credit above 图③ is 图②'s);
+    - else, for who wrote or proposed (`asks_author`) when no chosen sentence names anyone, the
+      byline *above* it: the nearest line before it, in its passage, naming a person or an
+      organisation (a proposal's 民进杭州市委会 under its title).
     """
-    if not scored or not asks_author(question):
-        return None
-    if any(names_author(c.text, besides=question) for c in chosen):
-        return None
+    if not scored:
+        return chosen
+    photo = asks_photographer(question)
+    if not photo and not asks_author(question):
+        return chosen
     top = scored[0].sentence
-    before = [
+    kind = "photo" if photo else "text"
+    s = _credit_under(scored, kind)
+    if s is not None:
+        kept = [c for c in chosen if credit_after(c.text) != kind]
+        return [*kept, Candidate(s.passage, s.start, s.end, s.text, 0.0)]
+    if photo or any(names_author(c.text, besides=question) for c in chosen):
+        return chosen
+    above = [
         c.sentence
         for c in scored
         if c.sentence.passage == top.passage
         and c.sentence.start < top.start
         and names_author(c.sentence.text, besides=question)
     ]
-    if not before:
-        return None
-    s = max(before, key=lambda x: x.start)
-    return Candidate(s.passage, s.start, s.end, s.text, 0.0)
+    if not above:
+        return chosen
+    s = max(above, key=lambda x: x.start)
+    return [*chosen, Candidate(s.passage, s.start, s.end, s.text, 0.0)]
+
+
+def _credit_under(scored: Sequence[Scored], kind: str) -> Sentence | None:
+    """The credit line of `kind` under the best sentence that has one: for an article's closing
+    credit, the nearest under the best sentence in its passage; for a photo's, the line right
+    under a caption (`PHOTO_CREDIT_GAP`), the caption being the best chosen sentence that has
+    one (an English question's best sentence is often a neighbour of the caption it asks of)."""
+    order = sorted((c.sentence for c in scored), key=lambda x: (x.passage, x.start))
+    heads = (
+        [c.sentence for c in scored[:MAX_SENTENCES]] if kind == "photo" else [scored[0].sentence]
+    )
+    for head in heads:
+        after = [x for x in order if x.passage == head.passage and x.start > head.start]
+        if kind == "photo":
+            after = after[:PHOTO_CREDIT_GAP]
+        found = next((x for x in after if credit_after(x.text) == kind), None)
+        if found is not None:
+            return found
+    return None
 
 
 def _merge(chosen: list[Candidate], passages: Sequence[Passage]) -> list[Candidate]:

@@ -10,8 +10,10 @@ from rag.answer.constraints import (
     Evidence,
     asked_unit,
     asks_author,
+    asks_photographer,
     asks_rank,
     check_answer,
+    credit_after,
     english_names,
     extract,
     extract_places,
@@ -563,6 +565,22 @@ def test_authors_asked_and_bylines() -> None:
     # a sentence is no byline, nor a line naming only what the question names
     assert not names_author("浙江省湖州市委书记陈浩说，湖州已参与共建两个产业联盟。")
     assert not names_author("民进杭州市委会", besides="民进杭州市委会提出了什么建议？")
+
+
+def test_credit_lines_and_photographers_asked() -> None:
+    assert asks_photographer("Who took photo ③, showing a production line in Wuhu?")
+    assert asks_photographer("Who photographed the campus?") and asks_photographer("图②是谁拍的？")
+    assert not asks_photographer("Who wrote the article?") and not asks_photographer("谁拍板的？")
+    assert credit_after("肖本祥摄(人民视觉)") == "photo"
+    assert credit_after("新华社记者 王某 摄") == "photo"
+    assert credit_after("松江区委宣传部供图") == "photo"
+    assert credit_after("（作者：彭羽，上海社会科学院世界经济研究所研究员）") == "text"
+    # a line about photography, a caption or a byline above its article credits nothing before it
+    assert credit_after("浙江摄制组来访") is None and credit_after("他喜欢摄影") is None
+    assert credit_after("图③:安徽省芜湖市一家企业的智能化生产线。") is None
+    assert credit_after("湖州市政协经济界委员 费震夏") is None
+    # a photo's credit is no byline of the caption under it
+    assert not names_author("龙巍摄(人民视觉)")
 
 
 def test_containers_are_counted_in_teu() -> None:

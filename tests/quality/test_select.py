@@ -28,12 +28,33 @@ PROPOSAL = (
 )
 
 
+PHOTOS = (
+    "长三角科创走廊建设提速\n\n"
+    "图①:长三角科创走廊高质量发展要素对接大会现场。\n\n张明华摄(人民视觉)\n\n"
+    "图②:浙江省杭州市湖畔实验室南湖园区。\n\n李海涛摄(人民视觉)\n\n"
+    "图③:安徽省芜湖市一家企业的智能化生产线。\n\n王建国摄\n"
+)
+
+ESSAY = (
+    "把握新型离岸贸易发展新机遇\n\n"
+    "新型离岸贸易是货物流、资金流和订单流分离的贸易形态，是跨国公司配置全球资源的重要方式。"
+    "上海应当借鉴香港离岸贸易的统计经验，开展离岸贸易统计创新试点。\n\n"
+    "（作者：周立群，上海某研究所研究员）\n"
+)
+
+
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder) -> Engine:
     return engine_over(
         tmp_path_factory.mktemp("select"),
         use_embedder,
-        {"fish.txt": ARTICLE, "rail.txt": RAIL, "proposal.txt": PROPOSAL},
+        {
+            "fish.txt": ARTICLE,
+            "rail.txt": RAIL,
+            "proposal.txt": PROPOSAL,
+            "photos.txt": PHOTOS,
+            "essay.txt": ESSAY,
+        },
     )
 
 
@@ -49,6 +70,29 @@ def test_a_question_asking_who_proposed_quotes_the_byline(engine: Engine, questi
     answer = engine.ask(question, mode="extractive")
     assert answer.answerable
     assert any("民进杭州市委会" in c.quote for c in answer.citations)
+
+
+@pytest.mark.parametrize(
+    ("question", "credit", "other"),
+    [
+        # the credit under the caption, not the one above it (that is the previous photo's)
+        ("芜湖那家企业智能化生产线的照片是谁拍的？", "王建国", "李海涛"),
+        ("Who took the photo of the Nanhu campus of the Hupan Laboratory?", "李海涛", "张明华"),
+        # an article's closing credit
+        (
+            "Who wrote the article on seizing the opportunities of new-type offshore trade?",
+            "周立群",
+            None,
+        ),
+    ],
+)
+def test_a_question_asking_who_took_or_wrote_quotes_the_credit_under_it(
+    engine: Engine, question: str, credit: str, other: str | None
+) -> None:
+    answer = engine.ask(question, mode="extractive")
+    assert answer.answerable
+    assert any(credit in c.quote for c in answer.citations)
+    assert other is None or other not in answer.answer
 
 
 def test_a_byline_is_not_quoted_unasked(engine: Engine) -> None:
