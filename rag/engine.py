@@ -18,6 +18,7 @@ from typing import Any
 
 from rag.answer.abstain import caveat, load_model
 from rag.answer.constraints import check_answer, question_places
+from rag.answer.credits import with_closing_credit
 from rag.answer.extractive import compose_answer
 from rag.answer.gazetteer import Gazetteer
 from rag.answer.generate import generate
@@ -29,7 +30,7 @@ from rag.embed.base import Embedder
 from rag.embed.batcher import QueryBatcher
 from rag.embed.passages import vector_recipe
 from rag.embed.registry import embedder_name, get_embedder
-from rag.errors import ConfigError, EmbedderMismatch, IndexError_, InputError, RagError
+from rag.errors import ConfigError, EmbedderMismatch, IndexError_, InputError, NotFound, RagError
 from rag.index.persist import sweep_temp_files
 from rag.index.snapshot import Snapshot
 from rag.index.tokenize import warm_up
@@ -392,7 +393,7 @@ class Engine:
         return question_places(question, lookup)
 
     def _compose(self, result: SearchResult, places: Gazetteer) -> Answer:
-        return compose_answer(
+        answer = compose_answer(
             result.analysed,
             result.passages,
             result.hits,
@@ -400,6 +401,14 @@ class Engine:
             floor=self.settings.relevance_floor,
             places=places,
         )
+        # who wrote it: the article's closing credit may lie chunks below the passages found
+        return with_closing_credit(answer, self._document_text, self.store.chunk_at)
+
+    def _document_text(self, doc_id: str) -> str:
+        try:
+            return self.store.document_text(doc_id)
+        except NotFound:  # deleted since the search: nothing to read on in
+            return ""
 
 
 def open_engine(settings: Settings, *, background_merge: bool = True) -> Engine:

@@ -91,6 +91,17 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class ChunkSpan:
+    """A stored chunk's place in its document (`doc_id:ord` names it) and its text."""
+
+    doc_id: str
+    ord: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
 class Citation:
     """Points an answer marker `[marker]` at an exact span of a returned passage."""
 

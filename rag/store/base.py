@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from rag.store.sqlite import ChunkVectors, FileState, Manifest, Stored
     from rag.store.view import Changes, DocRow, StoredRows
-    from rag.types import Chunk, DocumentInfo
+    from rag.types import Chunk, ChunkSpan, DocumentInfo
 
 
 class ReadView(Protocol):
@@ -124,6 +124,10 @@ class StoreLike(Protocol):
 
     def document_text(self, doc_id: str) -> str:
         """A document's stored text."""
+        ...
+
+    def chunk_at(self, doc_id: str, offset: int) -> ChunkSpan | None:
+        """The first chunk of `doc_id` holding document offset `offset`; None if none does."""
         ...
 
     def read_view(self) -> ReadView:

@@ -55,7 +55,7 @@ from rag.store.sqlite import (
     id_runs,
 )
 from rag.store.view import SEGMENT_BATCH_ROWS, Changes, DocRow, StoredRows
-from rag.types import Chunk, DocumentInfo
+from rag.types import Chunk, ChunkSpan, DocumentInfo
 
 log = logging.getLogger(__name__)
 
@@ -571,6 +571,17 @@ class PgStore:
         if row is None:
             raise NotFound(f"no document with id '{doc_id}'")
         return str(row[0])
+
+    @_translated
+    def chunk_at(self, doc_id: str, offset: int) -> ChunkSpan | None:
+        """The first chunk of `doc_id` holding document offset `offset`; None if none does."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT ord, start_off, end_off, text FROM rag_chunks"
+                " WHERE doc_id=%s AND start_off<=%s AND end_off>%s ORDER BY ord LIMIT 1",
+                (doc_id, offset, offset),
+            ).fetchone()
+        return None if row is None else ChunkSpan(doc_id, int(row[0]), row[1], row[2], row[3])
 
     @_translated
     def texts_with(self, term: str, limit: int) -> list[str]:

@@ -49,7 +49,7 @@ import numpy as np
 from rag.errors import EmbedderMismatch, IndexError_, NotFound, RagError, ReadOnlyIndex, StorageFull
 from rag.store import faults
 from rag.store.view import TOKEN_SEPARATOR, StoreView, has_wal_frames, sqlite_uri
-from rag.types import Chunk, DocumentInfo
+from rag.types import Chunk, ChunkSpan, DocumentInfo
 
 log = logging.getLogger(__name__)
 
@@ -570,6 +570,15 @@ class Store:
         if row is None:
             raise NotFound(f"no document with id '{doc_id}'")
         return str(row[0])
+
+    def chunk_at(self, doc_id: str, offset: int) -> ChunkSpan | None:
+        """The first chunk of `doc_id` holding document offset `offset`; None if none does."""
+        row = self._db.execute(
+            "SELECT ord, start, end, text FROM chunks WHERE doc_id=? AND start<=? AND end>?"
+            " ORDER BY ord LIMIT 1",
+            (doc_id, offset, offset),
+        ).fetchone()
+        return None if row is None else ChunkSpan(doc_id, int(row[0]), row[1], row[2], row[3])
 
     def read_view(self) -> StoreView:
         """A consistent read of the whole store on a connection of its own (see `StoreView`)."""

@@ -416,3 +416,17 @@ def test_concurrent_searches_share_the_pool(make_engine: EngineFactory) -> None:
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_the_chunk_holding_an_offset(make_engine: EngineFactory) -> None:
+    # what an answer reads on to (an article's closing credit chunks below its passages)
+    engine = make_engine(chunk_size=60, chunk_overlap=0)
+    text = "".join(f"第{n}段讲长三角一体化的第{n}项任务，推动区域协同发展。" for n in range(1, 9))
+    doc = engine.ingest_bytes("long.txt", text.encode()).doc_id
+    stored = engine.document_text(doc)
+    offset = stored.index("第7段")
+    chunk = engine.store.chunk_at(doc, offset)
+    assert chunk is not None and chunk.ord > 0
+    assert chunk.start <= offset < chunk.end and stored[chunk.start : chunk.end] == chunk.text
+    assert engine.store.chunk_at(doc, len(stored) + 5) is None
+    assert engine.store.chunk_at("no-such-doc", 0) is None

@@ -27,6 +27,7 @@ from rag.answer.constraints import (
     unstated,
     wanted_unit,
 )
+from rag.answer.credits import closing_credit
 from rag.answer.implied import implied_unit
 from rag.retrieve.crosslingual import abbreviates_organisation, name_kind, place_names, within
 from rag.types import Answer, Citation, Passage
@@ -581,6 +582,16 @@ def test_credit_lines_and_photographers_asked() -> None:
     assert credit_after("湖州市政协经济界委员 费震夏") is None
     # a photo's credit is no byline of the caption under it
     assert not names_author("龙巍摄(人民视觉)")
+
+
+def test_the_closing_credit_below_an_article() -> None:
+    text = "标题\n\n正文第一段。\n\n  （作者：彭羽，研究员）  \n\n下一篇\n\n（作者：权衡）\n"
+    start, end = closing_credit(text, text.index("正文"))  # type: ignore[misc]
+    assert text[start:end] == "（作者：彭羽，研究员）"
+    # read from below the first credit, the next article's
+    start, end = closing_credit(text, text.index("下一篇"))  # type: ignore[misc]
+    assert text[start:end] == "（作者：权衡）"
+    assert closing_credit(text, text.index("（作者：权衡）") + 3) is None
 
 
 def test_containers_are_counted_in_teu() -> None:
