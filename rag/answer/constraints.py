@@ -24,7 +24,8 @@ each with the scope that kind has in real text:
   the passage names both (江苏 asked, a sentence on 浙江 quoted). An English question's places
   are its capitalised words that CC-CEDICT spells a Chinese place for (Jiaxing → 嘉兴), looked for
   in the pinyin of that same text (洋山港 spells Yangshan), and so are its stand-alone
-  capitalised words CC-CEDICT glosses as a name (Huawei → 华为), which count as missing also when
+  capitalised words CC-CEDICT glosses as a name (Huawei → 华为) and its runs of them it glosses as
+  an organisation (Fudan University → 复旦大学), which count as missing also when
   no other place is quoted but the quotes' passages never name them. An asked place is held by a
   place CC-CEDICT puts within it (嘉善 "county in Jiaxing, Zhejiang" answers for 浙江: `within`).
 - **units**: the unit the question asks for (多少家, 多少亿元, 多少小时, how many km), or when it
@@ -937,13 +938,38 @@ def _whole(evidence: Sequence[Evidence]) -> str:
     return fold_long(" ".join(f"{ev.title} {ev.passage_text}" for ev in evidence))
 
 
+_NAME_RUN = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:(?:of|and|for|the)\s+)*[A-Z][a-z]+)+\b")
+
+
+@functools.lru_cache(maxsize=1)
+def _organisation_glosses() -> dict[str, tuple[str, ...]]:
+    """CC-CEDICT's glosses of organisations of several words, lower case, less what follows a
+    comma (`fudan university, shanghai` → `fudan university`) → their headwords (复旦大学)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for gloss, heads in glossary().items():
+        name = gloss.split(",")[0].strip()
+        orgs = tuple(h for h in heads if any(h.endswith(o) for o in _ORG_HEADS))
+        if " " in name and orgs:
+            out.setdefault(name, orgs)
+    return out
+
+
 def english_names(question: str) -> dict[str, tuple[str, ...]]:
     """The names an English question states that CC-CEDICT knows, lower case → the Chinese
-    headwords they stand for: a capitalised word it spells a place for (`Jiaxing` → 嘉兴), or
-    one standing alone (not in a run of capitalised words: Robot Valley, Chen Hao) that it
-    glosses as a name (`Huawei` → 华为)."""
+    headwords they stand for: a capitalised word it spells a place for (`Jiaxing` → 嘉兴), one
+    standing alone (not in a run of capitalised words: Robot Valley, Chen Hao) that it glosses
+    as a name (`Huawei` → 华为), or a run of them it glosses as an organisation (`Fudan
+    University` → 复旦大学: a university, company, bank, hospital or institute)."""
     words = _WORD_EN.findall(question)
     out: dict[str, tuple[str, ...]] = {}
+    for m in _NAME_RUN.finditer(question):
+        # the whole run, or its end (Which Peking University): never a part of a longer name
+        # (Shanghai University of Finance and Economics is no Shanghai University)
+        run = m.group(0).lower().split()
+        parts = (" ".join(run[i:]) for i in range(len(run) - 1))
+        name = next((p for p in parts if p in _organisation_glosses()), None)
+        if name is not None:
+            out[name] = _organisation_glosses()[name]
     for i, w in enumerate(words):
         if not _CAPITALISED.fullmatch(w):
             continue

@@ -284,6 +284,22 @@ def test_an_english_name_the_passages_never_name() -> None:
     assert kinds("Which Huawei projects did the office fold into the plan?", passage) == ["place"]
 
 
+def test_an_english_organisation_of_several_words() -> None:
+    # CC-CEDICT glosses 复旦大学 "Fudan University, Shanghai": a run of capitalised words
+    asked = "What role did Fudan University play in setting up the research centre?"
+    assert english_names(asked) == {"fudan university": ("复旦大学",)}
+    assert english_names("Which Peking University professor spoke?") == {
+        "peking university": ("北京大学",)
+    }
+    # never a part of a longer name: this is no 上海大学
+    assert "shanghai university" not in english_names(
+        "What post does he hold at Shanghai University of Finance and Economics?"
+    )
+    other = "松江区与上海外国语大学共建中阿改革发展研究中心。"
+    assert kinds(asked, ev(other)) == ["place"]
+    assert kinds(asked, ev("松江区与复旦大学共建研究中心。")) == []
+
+
 def test_a_region_of_a_province_holds_its_cities() -> None:
     # 苏南 "southern Jiangsu" is in no dictionary: named by 苏 (abbr. for Jiangsu) and a
     # direction, it is a part of 江苏, so a quote on 江苏常州 may answer a question on it
