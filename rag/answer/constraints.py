@@ -41,6 +41,12 @@ each with the scope that kind has in real text:
   the asked thing without answering it.
 - **superlatives and ordinals** (最大, 首个, largest, first…; 第二大, second): the quote states a
   conflicting one (the opposite polarity or a later rank) and none of the asked group.
+- **attribute** (Chinese): the asked attribute (成员 of 多少家成员) is named nowhere near the
+  quotes, not even by one of its characters.
+- **subject**: a figure asked in a unit is quoted from a sentence about something else — a quote
+  without such a figure names more of the question than every quote with one (a longer run of
+  its words, the asked attribute not counted; for an English question, more of its capitalised
+  names, read in pinyin or through CC-CEDICT).
 
 The answer is flagged when no quote holds the asked value and at least one states a different
 one (or, for an absent figure, none states any): one supporting quote among several is enough.
@@ -318,6 +324,7 @@ _HAN = re.compile(r"[\u3400-\u9fff]+")
 # the fewest characters of a question another quote must name for the figure's quote to be
 # about something else (two are a common word: 上海, 企业)
 _SUBJECT_RUN = 3
+_SUBJECT_NAMES = 2  # an English question's names a quote must hold to name its subject
 # an ordinal with what it counts: 第四轮, 第6届, 第150期 (not 第十四个五年规划's 个: a name's part)
 _ORDINAL = re.compile(r"第\s*([0-9]+|[零〇一二两三四五六七八九十百]+)\s*([轮届期次批季场])")
 _ORDINAL_AFTER = 8  # characters after an ordinal that say what it counts
@@ -1299,6 +1306,41 @@ def _check_subject(question: str, evidence: Sequence[Evidence]) -> Mismatch | No
     return Mismatch("subject", other, "")
 
 
+def _capitalised_words(question: str) -> list[str]:
+    """An English question's capitalised words past its first (which any sentence capitalises)
+    and not a month or weekday, lower case: the names it states (Zhengxu, Zhangjiang, Robot)."""
+    words = _WORD_EN.findall(question)[1:]
+    named = (w for w in words if _CAPITALISED.fullmatch(w) and not _CALENDAR.fullmatch(w))
+    return list(dict.fromkeys(w.lower() for w in named))
+
+
+def _names_held(names: Sequence[str], text: str) -> int:
+    """How many of an English question's `names` a Chinese `text` (folded) names: spelled in
+    its pinyin (正序 spells zhengxu) or by a headword CC-CEDICT glosses it with (机器人, robot)."""
+    pinyin = spelled(text)
+    return sum(w in pinyin or any(h in text for h in glossary().get(w, ())) for w in names)
+
+
+def _check_subject_en(question: str, evidence: Sequence[Evidence]) -> Mismatch | None:
+    """`_check_subject` for an English question, over its capitalised words: a quote without a
+    figure in the asked unit names at least `_SUBJECT_NAMES` of them, more than any quote with
+    one (read with the sentence before it and its title) — the figure is of another subject
+    (Zhengxu Biotech's staff asked, 张江生物医药企业's 从业人员 quoted beside 正序生物落户张江)."""
+    unit = wanted_unit(question)
+    names = _capitalised_words(question)
+    if unit is None or len(names) < _SUBJECT_NAMES:
+        return None
+    told, other = [], 0
+    for ev in evidence:
+        if any(_compatible(unit, x.dimension) for x in extract_quantities(ev.quote)):
+            told.append(_names_held(names, _near([ev])))
+        else:
+            other = max(other, _names_held(names, fold_long(ev.quote)))
+    if not told or other < _SUBJECT_NAMES or other <= max(told):
+        return None
+    return Mismatch("subject", " ".join(w.title() for w in names), "")
+
+
 def _check_superlatives(
     question: str, q: Constraints, evidence: Sequence[Evidence]
 ) -> Mismatch | None:
@@ -1370,7 +1412,7 @@ def mismatches(
         _check_superlatives(question, q, evidence),
         _check_absent(question, evidence, zh),
         _check_attribute(question, evidence) if zh else None,
-        _check_subject(question, evidence) if zh else None,
+        _check_subject(question, evidence) if zh else _check_subject_en(question, evidence),
         _check_ordinals(question, evidence) if zh else None,
     ]
     return [m for m in found if m is not None]
@@ -1403,6 +1445,10 @@ def message(found: Sequence[Mismatch], zh: bool) -> str:
             parts.append(f"the question asks for {m.asked}; the quoted text gives none")
         elif m.kind == "place" and not m.found:
             parts.append(f"the question is about {m.asked}; the quoted text does not name it")
+        elif m.kind == "subject":
+            parts.append(
+                f"the question asks for a figure of {m.asked}; the quoted figures are not of it"
+            )
         else:
             parts.append(f"the question says '{m.asked}'; the documents say '{m.found}'")
     text = ("；" if zh else "; ").join(parts)

@@ -20,6 +20,7 @@ from rag.answer.constraints import (
     extract_quantities,
     extract_years,
     holds_unit,
+    message,
     mismatches,
     names_author,
     names_person,
@@ -657,6 +658,18 @@ def test_a_figure_quoted_of_another_subject() -> None:
         )
         == []
     )
+
+
+def test_an_english_figure_quoted_of_another_subject() -> None:
+    asked = "How many employees does Zhengxu Biotech, the startup in Zhangjiang, have?"
+    figure = "目前，张江生物医药企业数量超过2300家，从业人员超过9万人。"
+    named = "正序生物落户张江“药谷”，三年就做出了产品。"  # 正序 spells Zhengxu
+    assert kinds(asked, ev(figure), ev(named)) == ["subject"]
+    assert "Zhengxu" in message(mismatches(asked, [ev(figure), ev(named)]), zh=False)
+    # the figure's own sentence names it: no caveat
+    assert kinds(asked, ev("正序生物在张江有员工120人。"), ev(named)) == []
+    # one name shared (张江) is no subject of its own
+    assert kinds(asked, ev(figure), ev("张江药谷的企业很多。")) == []
 
 
 def test_another_round_or_session_than_asked() -> None:
