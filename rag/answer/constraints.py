@@ -499,7 +499,9 @@ def extract_quantities(text: str) -> tuple[Quantity, ...]:
 
     Years are not quantities; a bare number without unit or scale (a count in a list, a 文号) is
     left out, and one with a scale but no unit (2.3亿) has dimension `bare`, compatible with all.
+    Read folded: a traditional text's 3.87億元 is money as 3.87亿元 is.
     """
+    text = fold_long(text)
     out: list[Quantity] = []
     for m in _QUANTITY_ZH.finditer(text):
         num, scale, unit = m.group(1), m.group(2), m.group(3)
@@ -588,7 +590,8 @@ def wanted_unit(question: str) -> str | None:
     a rank (人口流动中排第几 wants 第四, not a head count)."""
     if asks_rank(question):
         return None
-    return asked_unit(question) or implied_unit(question)
+    folded = fold_long(question)  # 多少億元 asks in 亿元
+    return asked_unit(folded) or implied_unit(folded)
 
 
 def holds_unit(dimension: str, text: str, *, strict: bool = False) -> bool:
@@ -793,6 +796,7 @@ def _time_frame(text: str, quantity: Quantity) -> bool:
     figure it states of its subject: the passage says 一季度, not 三个月."""
     if quantity.dimension != "duration":
         return False
+    text = fold_long(text)  # the quantity's text is folded (`extract_quantities`)
     at = text.find(quantity.text)
     return at > 0 and _FRAME_BEFORE.search(text, max(0, at - 12), at) is not None
 

@@ -611,6 +611,15 @@ def test_the_closing_credit_below_an_article() -> None:
     assert closing_credit(text, text.index("（作者：权衡）") + 3) is None
 
 
+def test_traditional_script_is_read_as_simplified() -> None:
+    # 億 is 亿: a traditional question asks in 亿元, a traditional quote states money
+    assert wanted_unit("長三角產業合作基金規模為多少億元？") == "money"
+    assert [(q.dimension, q.value) for q in extract_quantities("投資達3.87億元")] == [
+        ("money", 3.87e8)
+    ]
+    assert "absent" in kinds("基金規模為多少億元？", ev("該計劃提出要加強長三角產業合作。"))
+
+
 def test_containers_are_counted_in_teu() -> None:
     assert [
         (q.dimension, q.value) for q in extract_quantities("满载39个标箱，吞吐量5000万标箱")
