@@ -692,12 +692,12 @@ def _proper_name(word: str, flag: str) -> bool:
 def asks_author(question: str) -> bool:
     """The question asks who wrote or proposed something (作者, 谁提出, which organisation
     proposed…): a byline may answer it."""
-    return _ASKS_AUTHOR.search(question) is not None
+    return _ASKS_AUTHOR.search(fold_long(question)) is not None  # 誰, 第幾 read as 谁, 第几
 
 
 def asks_photographer(question: str) -> bool:
     """The question asks who took a photo (who took photo ③, 谁拍摄的): its credit line answers."""
-    return _ASKS_PHOTOGRAPHER.search(question) is not None
+    return _ASKS_PHOTOGRAPHER.search(fold_long(question)) is not None  # 誰, 第幾 read as 谁, 第几
 
 
 def credit_after(text: str) -> str | None:
@@ -1147,7 +1147,7 @@ def _check_quantities(q: Constraints, evidence: Sequence[Evidence]) -> Mismatch 
 
 def asks_rank(question: str) -> bool:
     """The question asks for a rank (第几, 排名多少, what rank)."""
-    return _ASKS_RANK.search(question) is not None
+    return _ASKS_RANK.search(fold_long(question)) is not None  # 誰, 第幾 read as 谁, 第几
 
 
 def states_rank(text: str) -> bool:
@@ -1170,7 +1170,7 @@ def _check_absent(question: str, evidence: Sequence[Evidence], zh: bool) -> Mism
         if any(states_rank(ev.quote) for ev in evidence):
             return None
         return Mismatch("absent", "名次" if zh else "a rank", "")
-    if _ASKS_PERSON.search(question):
+    if _ASKS_PERSON.search(fold_long(question)):  # 主任是誰 as 主任是谁
         if any(names_person(ev.quote, besides=question) for ev in evidence):
             return None
         return Mismatch("absent", "人名" if zh else "a person's name", "")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from rag.index.tokenize import fold
+
 _NUMBER_Q = re.compile(
     r"多少|(?<!哪)几[个项家年月天位种大条次%％]?|多大|多高|多长|多远|百分之|比例|how (many|much|large|big|long|far)|what (percentage|share|number)",
     re.I,
@@ -29,7 +31,9 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 
 def answer_type(question: str) -> str:
     """`number`, `time`, `who`, `place` or `other`. A `几` after `哪` asks which ones, not how
-    many (哪几个城市: names; 哪几个月: a time)."""
+    many (哪几个城市: names; 哪几个月: a time). Read folded: 什麼時候 asks a time as 什么时候
+    does."""
+    question = fold(question)
     if _TIME_Q.search(question):
         return "time"
     if _NUMBER_Q.search(question):

@@ -618,6 +618,7 @@ def test_traditional_script_is_read_as_simplified() -> None:
         ("money", 3.87e8)
     ]
     assert "absent" in kinds("基金規模為多少億元？", ev("該計劃提出要加強長三角產業合作。"))
+    assert asks_rank("上海排名第幾？") and asks_author("這篇文章的作者是誰？")
 
 
 def test_containers_are_counted_in_teu() -> None:

@@ -23,6 +23,11 @@ from rag.answer.qtype import answer_type, type_match
         ("有几个城市入选？", "number"),
         ("哪几个城市入选？", "other"),  # which ones: names, not a number
         ("毕业生集中在一年中的哪几个月？", "time"),
+        # traditional script asks as simplified does
+        ("長三角區域合作辦公室是什麼時候組建的？", "time"),
+        ("這份建議是誰提出的？", "who"),
+        ("有幾個城市參加了聯盟？", "number"),
+        ("總部設在哪裡？", "place"),
     ],
 )
 def test_answer_type(question: str, kind: str) -> None:
