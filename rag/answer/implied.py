@@ -58,6 +58,12 @@ _EN: dict[str, str] = {
     "length": r"length|distance|how far",
 }
 _ZH_RE = {dim: re.compile("|".join(words)) for dim, words in _ZH.items()}
+MODIFIER = 2  # characters of a modifier (one word) before the attribute after it: 多少专项资金
+# the counted thing right after the question word, a modifier allowed before it
+_ZH_AFTER = {
+    dim: re.compile(rf"[\u3400-\u9fff]{{0,{MODIFIER}}}?(?:{'|'.join(words)})")
+    for dim, words in _ZH.items()
+}
 _EN_RE = {dim: re.compile(rf"\b(?:{words})\b", re.I) for dim, words in _EN.items()}
 _ASK_ZH = re.compile(r"多少|几|多大|多高|多长|多远|多久")
 _ASK_EN = re.compile(r"\b(?:how|what)\b", re.I)  # not which: which sector has the largest share
@@ -90,7 +96,7 @@ def implied_unit(question: str) -> str | None:
         if m is None:
             return None
         after = question[m.end() : m.end() + WINDOW]  # 多少员工: the counted thing itself
-        for dim, rx in _ZH_RE.items():
+        for dim, rx in _ZH_AFTER.items():
             if rx.match(after) is not None:
                 return dim
         window = question[max(0, m.start() - WINDOW) : m.start()]

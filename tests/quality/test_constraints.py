@@ -379,6 +379,8 @@ def test_within_reads_the_dictionary_up_the_levels() -> None:
         ("营收每年平均增速是多少？", "percent"),  # the nearest attribute: 增速, not 营收
         ("园区的规划面积有多大？", "area"),
         ("园区有多少员工？", "count:人"),
+        ("三年行动计划安排了多少专项资金？", "money"),  # a one-word modifier before it
+        ("有多少城市参加了联盟？", None),
         ("第4轮每场平均来了多少球迷进场看球？", "count:人"),  # the persons counted
         ("外来人口占比是多少？", "percent"),  # the nearest attribute
         ("How many tourists visited the town?", "count:人"),
