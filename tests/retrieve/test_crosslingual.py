@@ -22,6 +22,17 @@ def test_glossary_maps_english_glosses_to_chinese_headwords() -> None:
     assert all(len(h) >= 2 for heads in table.values() for h in heads)  # no single characters
 
 
+def test_acronyms_a_sense_spells_its_words_with() -> None:
+    table = glossary()
+    assert table["ai"] == ("人工智能",)  # "artificial intelligence (AI)"
+    assert "国内生产总值" in table["gdp"]  # "gross domestic product (GDP)"
+    # a parenthesis qualifying a sense abbreviates nothing, and an English word stays a word
+    assert "中医学" not in table.get("herb", ())
+    assert "世界卫生组织" not in table["who"]
+    terms = dictionary_terms("Which AI companies joined?", {"人工智能": 3, "企业": 9})
+    assert "人工智能" in terms
+
+
 def test_british_spelling_plurals_and_phrases_are_folded() -> None:
     terms = dictionary_terms("How many square kilometres is the green shipping corridor?", DOC_FREQ)
     assert "平方公里" in terms  # the two-word gloss, British plural folded
