@@ -274,7 +274,9 @@ _ASKS_AUTHOR = re.compile(
 # a question asking who took a photo (photo ③, 图②): its credit line under the caption answers it
 _ASKS_PHOTOGRAPHER = re.compile(
     r"(?:谁|哪位)(?:拍摄|拍的|拍下|摄)|(?:照片|图片)是谁|摄影(?:师|者)|拍摄者|\bwho (?:took|shot|photographed)\b|\bphotographer\b"
-    r"|\bphoto(?:graph)?\s*[①-⑩\d]*,?\s*(?:was\s+)?(?:taken|shot)\s+by\b",
+    r"|\bphoto(?:graph)?\s*[①-⑩\d]*,?\s*(?:was\s+)?(?:taken|shot)\s+by\b"
+    r"|\b(?:provided|supplied)\s+the\s+(?:photo|picture|image)\b|\bphoto credit\b"
+    r"|供图|(?:照片|图片)(?:是)?由(?:谁|哪)",
     re.I,
 )
 # a credit line that credits what comes before it, not after: a photo's under its caption
@@ -743,8 +745,14 @@ def names_person(text: str, *, besides: str = "") -> bool:
 
 
 def _person_in(pairs: list[tuple[str, str]], besides: str) -> bool:
+    # an English `besides` names a word by its pinyin (Zhangjiang: 张江, which jieba tags `nr`)
+    letters = "".join(_WORD_EN.findall(besides)).lower()
     for (word, flag), (after, after_flag) in itertools.pairwise([*pairs, ("", "x")]):
         if flag != "nr" or len(word) > 4 or word + after[:1] in besides or word in besides:
+            continue
+        if letters and len(word) >= 2 and spelled(word) in letters:
+            continue
+        if name_kind(word) == "place":  # jieba tags 杨浦, a district, `nr`
             continue
         if len(word) == 1:
             if word in _SURNAMES and 1 <= len(after) <= 2 and after_flag != "x":

@@ -3,7 +3,7 @@
 An essay in a collected volume often ends with its credit (（作者：彭羽，…研究员）), several
 chunks below the paragraph a question about it retrieves. `rag.answer.extractive` quotes a credit
 found in the passages it reads; when a question asks who wrote something
-(`rag.answer.constraints.asks_author`) and no quote credits or names anyone, `with_closing_credit`
+(`rag.answer.constraints.asks_author`) and no quote is a credit line, `with_closing_credit`
 reads on in the best quote's document to the first closing credit below it and cites it from the
 chunk that holds it, which joins the answer's passages (every citation points at a returned
 passage). The credit of *this* article is the first one below its text: each closes the article
@@ -16,7 +16,7 @@ import dataclasses
 import re
 from collections.abc import Callable
 
-from rag.answer.constraints import asks_author, asks_photographer, credit_after, names_author
+from rag.answer.constraints import asks_author, asks_photographer, credit_after
 from rag.answer.qtype import is_chinese
 from rag.types import Answer, ChunkSpan, Citation, Passage
 
@@ -39,15 +39,16 @@ def with_closing_credit(
     document_text: Callable[[str], str],
     chunk_at: Callable[[str, int], ChunkSpan | None],
 ) -> Answer:
-    """`answer`, when it answers who wrote something and no quote credits or names anyone, with
+    """`answer`, when it answers who wrote something and no quote is a credit line, with
     the closing credit below its first quote in that quote's document, cited from the chunk
     holding it (`document_text` and `chunk_at` read the store); else `answer` unchanged."""
     question = answer.question
     if not answer.answerable or not answer.citations or not asks_author(question):
         return answer
+    # only a credit line already quoted answers: a byline-like title (从张江科学城剖析…, whose 张江
+    # jieba reads as a person) or a sentence naming people does not say who wrote the article
     if asks_photographer(question) or any(
-        credit_after(c.quote) is not None or names_author(c.quote, besides=question)
-        for c in answer.citations
+        credit_after(c.quote) is not None for c in answer.citations
     ):
         return answer
     first = answer.citations[0]

@@ -28,10 +28,10 @@ from rag.answer.constraints import (
     unstated,
     wanted_unit,
 )
-from rag.answer.credits import closing_credit
+from rag.answer.credits import closing_credit, with_closing_credit
 from rag.answer.implied import implied_unit
 from rag.retrieve.crosslingual import abbreviates_organisation, name_kind, place_names, within
-from rag.types import Answer, Citation, Passage
+from rag.types import Answer, ChunkSpan, Citation, Passage
 
 
 @pytest.mark.parametrize(
@@ -601,6 +601,15 @@ def test_credit_lines_and_photographers_asked() -> None:
     assert credit_after("湖州市政协经济界委员 费震夏") is None
     # a photo's credit is no byline of the caption under it
     assert not names_author("龙巍摄(人民视觉)")
+    assert asks_photographer("Which body provided the photo of the cloud corridor?")
+    assert asks_photographer("图④的照片是由谁提供的？") or asks_photographer("图④由哪个单位供图？")
+
+
+def test_an_english_question_names_its_words_in_pinyin() -> None:
+    # jieba tags 张江 a person; an English question naming Zhangjiang names it
+    text = "本文将以张江为样本，试图厘清都市工业是什么。"
+    assert names_person(text)
+    assert not names_person(text, besides="Who wrote the article on Zhangjiang Science City?")
 
 
 def test_the_closing_credit_below_an_article() -> None:
@@ -703,3 +712,20 @@ def test_another_round_or_session_than_asked() -> None:
     ) == ["ordinal"]
     # nothing counted the same way: no verdict (第十四个五年规划 counts no round)
     assert kinds("第五轮有多少观众？", ev("场均观众人数达到了 25802 人。")) == []
+
+
+def test_a_title_naming_a_place_does_not_stop_the_closing_credit() -> None:
+    # the quote is the article's title (张江, which jieba reads as a person): no credit yet
+    doc = "从张江科学城剖析上海都市工业实践\n本文以张江为样本。\n（作者：宋某某，研究员）\n"
+    title_end = doc.index("\n")
+    passage = Passage("d:0", "d", "a.txt", "", doc[:title_end], 1.0, 0, title_end)
+    cited = Citation(1, "d:0", "a.txt", 0, title_end, doc[:title_end])
+    answer = Answer(
+        "Who wrote the article on Zhangjiang?", "…[1]", True, "extractive", (cited,), (passage,)
+    )
+    whole = ChunkSpan("d", 1, title_end, len(doc), doc[title_end:])
+    out = with_closing_credit(answer, lambda _: doc, lambda _d, _o: whole)
+    assert out.citations[-1].quote == "（作者：宋某某，研究员）"
+    assert out.passages[-1].chunk_id == "d:1" and out.answer.endswith("（作者：宋某某，研究员）[2]")
+    # a credit already quoted: nothing added
+    assert with_closing_credit(out, lambda _: doc, lambda _d, _o: whole) == out
