@@ -173,6 +173,7 @@ _CLASSIFIERS = [
     "艘",
     "户",
     "栋",
+    "层",  # floors of a building (东塔楼有多少层), not a height in 米
     "篇",
     "部",
     "只",

@@ -632,6 +632,12 @@ def test_traditional_script_is_read_as_simplified() -> None:
     assert asks_rank("上海排名第幾？") and asks_author("這篇文章的作者是誰？")
 
 
+def test_floors_are_counted_not_measured() -> None:
+    heights = "西岸智塔东塔楼建筑高度为235米。"
+    assert kinds("西岸智塔的东塔楼一共有多少层？", ev(heights)) == ["unit"]
+    assert kinds("西岸智塔的东塔楼一共有多少层？", ev("东塔楼共45层。")) == []
+
+
 def test_containers_are_counted_in_teu() -> None:
     assert [
         (q.dimension, q.value) for q in extract_quantities("满载39个标箱，吞吐量5000万标箱")
