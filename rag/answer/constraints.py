@@ -518,6 +518,8 @@ def extract_quantities(text: str) -> tuple[Quantity, ...]:
             continue  # 一个, 一项, 一批: an article, not a stated quantity
         if num in _SCALE and not scale and unit == "米":
             continue  # 千米, 百米: the unit word kilometre, no number stated
+        if unit == "位" and text.startswith("一体", m.end()):
+            continue  # 三位一体, 五位一体: "N in one", an idiom, no persons counted
         q = _quantity(value, scale, unit, m.group(0).strip())
         out.append(dataclasses.replace(q, approx=_approx(text, m.start(), m.end(), q.text)))
     for m in _PERCENT_ZH.finditer(text):

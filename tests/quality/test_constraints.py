@@ -638,6 +638,11 @@ def test_floors_are_counted_not_measured() -> None:
     assert kinds("西岸智塔的东塔楼一共有多少层？", ev("东塔楼共45层。")) == []
 
 
+def test_n_in_one_counts_nobody() -> None:
+    assert extract_quantities("构建起三位一体的协同体系，推进五位一体总体布局") == ()
+    assert [q.value for q in extract_quantities("三位专家出席")] == [3.0]
+
+
 def test_containers_are_counted_in_teu() -> None:
     assert [
         (q.dimension, q.value) for q in extract_quantities("满载39个标箱，吞吐量5000万标箱")
