@@ -1299,15 +1299,18 @@ def _check_subject(question: str, evidence: Sequence[Evidence]) -> Mismatch | No
     """A Chinese question asks a figure in a unit, and a quote without one names more of what it
     is asked of than any quote giving one (read with the sentence before it and its title: 该园区…
     after a sentence naming it): the figure is of another subject (碳谷绿湾 asked and named by a
-    quote, but the 家 come from a sentence on 奉贤's 化妆品企业). What is asked of it
-    (`asked_attribute`: 建筑面积) names no subject: a figure quote on another building's
-    建筑面积 shares it, and must not outdo the quote naming 西岸智塔 with it."""
+    quote, but the 家 come from a sentence on 奉贤's 化妆品企业). What is asked of it before the
+    question word (`asked_attribute`: 建筑面积是多少) names no subject: a figure quote on another
+    building's 建筑面积 shares it, and must not outdo the quote naming 西岸智塔 with it."""
     unit = wanted_unit(question)
     if unit is None:
         return None
     folded = fold_long(question)
     attribute = asked_attribute(question)
-    if attribute is not None:
+    asking = _ASK_WORD.search(folded)
+    # an attribute before the question word (建筑面积是多少) is measured of the subject; the
+    # thing counted after it (多少个平台) may name the subject itself (工业互联网平台)
+    if attribute is not None and asking is not None and attribute not in folded[asking.end() :]:
         folded = folded.replace(attribute, "|")  # a break: no run spans it
     told, other = [], ""
     for ev in evidence:

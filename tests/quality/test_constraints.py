@@ -681,6 +681,12 @@ def test_a_figure_quoted_of_another_subject() -> None:
     floors = "12万平方米的建筑面积中，集聚了一批企业。"
     assert kinds("西岸智塔的总建筑面积是多少平方米？", ev(floors), ev(tower)) == ["subject"]
     assert kinds("西岸智塔的总建筑面积是多少平方米？", ev("西岸智塔建筑面积12万平方米。")) == []
+    # the thing counted after the question word (多少个平台) may be part of the subject's name
+    linked = "在信息化方面有工业互联网平台集群联动。"
+    others = "G60科创走廊推动31个工业互联网平台实现互联互通。"
+    assert kinds("工业互联网平台集群联动首批接入了多少个平台？", ev(others), ev(linked)) == [
+        "subject"
+    ]
     # a rank asked wants no unit: 排第几 of 人口流动 is no head count
     assert (
         kinds(
