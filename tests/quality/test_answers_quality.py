@@ -174,6 +174,14 @@ UNSEEN = [
     # the last measure: 0.900, 0.750, 0.700 with 0.050 refused,
     # near-topic 15/20 (0ff5c2c: 0.900, 0.650, 0.650 with 0.050 refused, 15/20)
     pytest.param("answers_blind14.jsonl", (0.85, 0.70, 0.65, 0.08, 0.70), id="blind14"),
+    # blind15, unseen on ad49208: 0.950, 0.750, 0.650 with 0.075 refused, near-topic 12/20 (the
+    # code this round started from, 555fdbe: 0.950, 0.750, 0.625 with 0.075 refused, 12/20); with
+    # photo and essay credits, floors (层) and 三位一体: 0.850, 0.700, 14/20
+    pytest.param("answers_blind15.jsonl", (0.90, 0.80, 0.65, 0.10, 0.65), id="blind15"),
+    # blind16, unseen on 1b25a59, the last measure: 0.950, 0.600, 0.650 with 0.100 refused,
+    # near-topic 8/20 (555fdbe: the same answers, 9/20); with the counted thing kept in the
+    # subject, 9/20
+    pytest.param("answers_blind16.jsonl", (0.90, 0.55, 0.60, 0.15, 0.40), id="blind16"),
 ]
 
 
