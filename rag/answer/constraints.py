@@ -40,7 +40,9 @@ each with the scope that kind has in real text:
   or a rank (第几) and no quote states one at all (years are not figures): the quotes talk about
   the asked thing without answering it.
 - **superlatives and ordinals** (最大, 首个, largest, first…; 第二大, second): the quote states a
-  conflicting one (the opposite polarity or a later rank) and none of the asked group.
+  conflicting one (the opposite polarity or a later rank) and none of the asked group; so for
+  another session or round of the same thing (第五轮 asked, 第四轮 quoted) and another financing
+  round (B轮, Series B asked, A轮 quoted).
 - **attribute** (Chinese): the asked attribute (成员 of 多少家成员) is named nowhere near the
   quotes, not even by one of its characters.
 - **subject**: a figure asked in a unit is quoted from a sentence about something else — a quote
@@ -174,6 +176,7 @@ _CLASSIFIERS = [
     "户",
     "栋",
     "层",  # floors of a building (东塔楼有多少层), not a height in 米
+    "岁",  # an age (平均年龄是多少岁), not a share of the people of that age
     "篇",
     "部",
     "只",
@@ -331,6 +334,10 @@ _SUBJECT_NAMES = 2  # an English question's names a quote must hold to name its 
 # an ordinal with what it counts: 第四轮, 第6届, 第150期 (not 第十四个五年规划's 个: a name's part)
 _ORDINAL = re.compile(r"第\s*([0-9]+|[零〇一二两三四五六七八九十百]+)\s*([轮届期次批季场])")
 _ORDINAL_AFTER = 8  # characters after an ordinal that say what it counts
+# a financing round: A轮, B+轮, Pre-A轮; Series B, round C (folded: lower case)
+_ROUND = re.compile(
+    r"(?<![a-z])(pre-?a|[a-e]\+?)\s*轮|\b(?:series|round)\s+(pre-?a|[a-e]\+?)(?![a-z])"
+)
 _PARTICLES = "的之了在中和与及是"  # not part of a name at either end of a shared run
 _OPENING_QUOTES = frozenset("“\"「『《‘'")
 _CLOSING_QUOTES = frozenset("”\"」』》’'")
@@ -1283,6 +1290,32 @@ def _check_ordinals(question: str, evidence: Sequence[Evidence]) -> Mismatch | N
     return None
 
 
+def _rounds(text: str) -> set[str]:
+    """The financing rounds a text names, upper case: A轮, B+轮, Pre-A轮, Series B → A, B+,
+    PRE-A, B."""
+    return {
+        (m.group(1) or m.group(2)).upper().replace(" ", "")
+        for m in _ROUND.finditer(fold_long(text))
+    }
+
+
+def _check_rounds(question: str, evidence: Sequence[Evidence]) -> Mismatch | None:
+    """The question asks of one financing round (B轮, Series B) and the quotes (with the
+    sentence before each) name another (A轮) and never the asked one: the 4000万元 quoted were
+    raised in round A, not B."""
+    asked = _rounds(question)
+    stated = _rounds(_near(evidence))
+    if not asked or not stated or asked & stated:
+        return None
+    zh = is_chinese(question)
+    fmt = "{}轮".format if zh else "round {}".format
+    return Mismatch(
+        "ordinal",
+        "、".join(fmt(r) for r in sorted(asked)),
+        "、".join(fmt(r) for r in sorted(stated)),
+    )
+
+
 def _shared_run(question: str, text: str) -> str:
     """The longest run of Chinese characters `question` and `text` share (both folded)."""
     best = ""
@@ -1432,6 +1465,7 @@ def mismatches(
         _check_attribute(question, evidence) if zh else None,
         _check_subject(question, evidence) if zh else _check_subject_en(question, evidence),
         _check_ordinals(question, evidence) if zh else None,
+        _check_rounds(question, evidence),
     ]
     return [m for m in found if m is not None]
 

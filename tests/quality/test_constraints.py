@@ -638,6 +638,22 @@ def test_floors_are_counted_not_measured() -> None:
     assert kinds("西岸智塔的东塔楼一共有多少层？", ev("东塔楼共45层。")) == []
 
 
+def test_an_age_is_counted_in_years() -> None:
+    shares = "30.29%的沪上租房青年通过互联网平台租房。"
+    assert kinds("沪上租房青年的平均年龄是多少岁？", ev(shares)) == ["unit"]
+    assert kinds("沪上租房青年的平均年龄是多少岁？", ev("租房青年平均年龄为28岁。")) == []
+
+
+def test_another_financing_round_than_asked() -> None:
+    raised = "正序生物拿到了4000万元A轮融资。"
+    asked = "How much did Zhengxu raise in its Series B financing round?"
+    assert kinds(asked, ev(raised)) == ["ordinal"]
+    assert kinds("正序生物B轮融资拿到了多少钱？", ev(raised)) == ["ordinal"]
+    assert kinds("正序生物A轮融资拿到了多少钱？", ev(raised)) == []
+    assert kinds("How much did Zhengxu raise?", ev(raised)) == []  # no round asked
+    assert kinds(asked, ev("正序生物完成B轮融资1亿元。")) == []
+
+
 def test_n_in_one_counts_nobody() -> None:
     assert extract_quantities("构建起三位一体的协同体系，推进五位一体总体布局") == ()
     assert [q.value for q in extract_quantities("三位专家出席")] == [3.0]
