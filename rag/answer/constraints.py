@@ -303,6 +303,7 @@ _HAS_RANK = re.compile(
     re.I,
 )
 _ASKING = ("哪", "几")  # a numeral after these is asked (哪两个), not stated
+_WHICH_WORDS = frozenset(["哪", "哪个", "哪些", "哪一个", "哪家", "哪座", "什么", "何"])
 _CAPITALISED = re.compile(r"\b[A-Z][a-z]{2,}\b")  # a name in an English question
 _WORD_EN = re.compile(r"[A-Za-z]+")  # Shanghai's: Shanghai, s; Shanghai-Nantong: two
 # capitalised English words CC-CEDICT glosses as names that name no entity (September → 九月)
@@ -676,6 +677,8 @@ def extract_places(text: str) -> tuple[str, ...]:
             continue
         if _split_from_name(word, pairs[k - 1][0] if k else ""):
             continue
+        if k and pairs[k - 1][0] in _WHICH_WORDS:
+            continue  # 哪个湾区: the kind of place asked, not one named
         if not _PLACE_SUFFIX.sub("", word):
             continue  # an administrative word alone (新区, 地区) names no place
         core = _place_core(word)

@@ -638,6 +638,12 @@ def test_floors_are_counted_not_measured() -> None:
     assert kinds("西岸智塔的东塔楼一共有多少层？", ev("东塔楼共45层。")) == []
 
 
+def test_the_kind_of_place_asked_is_no_place_named() -> None:
+    # 哪个湾区 asks which bay area: the question names none
+    assert extract_places("这条长廊是哪个湾区经济板块的产业阵地？") == ()
+    assert extract_places("上海哪个区的面积最大？") == ("上海",)
+
+
 def test_an_age_is_counted_in_years() -> None:
     shares = "30.29%的沪上租房青年通过互联网平台租房。"
     assert kinds("沪上租房青年的平均年龄是多少岁？", ev(shares)) == ["unit"]
