@@ -303,6 +303,8 @@ _HAS_RANK = re.compile(
     re.I,
 )
 _ASKING = ("哪", "几")  # a numeral after these is asked (哪两个), not stated
+# a determiner or a direction and an administrative level: a place told relative to another
+_RELATIVE_PLACE = re.compile(r"[外本各全该此他异邻][省市区县国地镇乡]{1,2}|[东南西北近远][郊]")
 _WHICH_WORDS = frozenset(["哪", "哪个", "哪些", "哪一个", "哪家", "哪座", "什么", "何"])
 _CAPITALISED = re.compile(r"\b[A-Z][a-z]{2,}\b")  # a name in an English question
 _WORD_EN = re.compile(r"[A-Za-z]+")  # Shanghai's: Shanghai, s; Shanghai-Nantong: two
@@ -662,6 +664,7 @@ def extract_places(text: str) -> tuple[str, ...]:
         if head in _ORG_HEADS
         and len(word) >= 2
         and word not in _GENERIC_PLACES  # 中国公司: any Chinese company
+        and not _RELATIVE_PLACE.fullmatch(word)  # 外省市公司: companies of other provinces
         and _proper_name(word, flag)
     ]
     for k, (word, flag) in enumerate(pairs):
@@ -679,6 +682,8 @@ def extract_places(text: str) -> tuple[str, ...]:
             continue
         if k and pairs[k - 1][0] in _WHICH_WORDS:
             continue  # 哪个湾区: the kind of place asked, not one named
+        if _RELATIVE_PLACE.fullmatch(word):
+            continue  # 外省市, 本市, 各地, 南郊: a place told relative to another, none named
         if not _PLACE_SUFFIX.sub("", word):
             continue  # an administrative word alone (新区, 地区) names no place
         core = _place_core(word)

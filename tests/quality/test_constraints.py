@@ -644,6 +644,13 @@ def test_the_kind_of_place_asked_is_no_place_named() -> None:
     assert extract_places("上海哪个区的面积最大？") == ("上海",)
 
 
+def test_a_place_told_relative_to_another_names_none() -> None:
+    assert extract_places("接进供应链系统的外省市公司一共有几家？") == ()
+    assert extract_places("上海南郊那个区") == ("上海",)
+    assert extract_places("本市和外地企业") == ()
+    assert extract_places("南京和西安") == ("南京", "西安")
+
+
 def test_an_age_is_counted_in_years() -> None:
     shares = "30.29%的沪上租房青年通过互联网平台租房。"
     assert kinds("沪上租房青年的平均年龄是多少岁？", ev(shares)) == ["unit"]
