@@ -1,5 +1,5 @@
 """Checks of the hand-written held-out sets `benchmarks/data/answers_dev.jsonl`, `answers_fresh.jsonl`,
-`answers_blind.jsonl`, `answers_blind2.jsonl` … `answers_blind16.jsonl` (issue 13).
+`answers_blind.jsonl`, `answers_blind2.jsonl` … `answers_blind17.jsonl` (issue 13).
 
 Run as `python -m benchmarks.check_answers_dev [FILE]`: prints every problem and exits 1 if any.
 What is checked, against the bundled `corpus/`:
@@ -42,7 +42,7 @@ _EACH_20 = {"english": 20, "paraphrase": 20, "near_topic": 20}
 # - answers_blind: written blind by a helper after the fresh set had been read;
 # - answers_blind2: written blind at the end of the work the blind set measured;
 # - answers_blind3: written blind while the work it measures was being done, run once at its end;
-# - answers_blind4 … answers_blind16: each written blind after the one before had been read, and
+# - answers_blind4 … answers_blind17: each written blind after the one before had been read, and
 #   run once on the final state of the work that followed.
 HELD_OUT: dict[str, dict[str, int]] = {
     "answers_fresh.jsonl": {"english": 15, "paraphrase": 20, "near_topic": 24},
@@ -62,6 +62,7 @@ HELD_OUT: dict[str, dict[str, int]] = {
     "answers_blind14.jsonl": _EACH_20,
     "answers_blind15.jsonl": _EACH_20,
     "answers_blind16.jsonl": _EACH_20,
+    "answers_blind17.jsonl": _EACH_20,
 }
 SHARED_RUN = 4  # a paraphrase may share shorter runs (function words, numbers) with its sentence
 

@@ -178,10 +178,13 @@ UNSEEN = [
     # code this round started from, 555fdbe: 0.950, 0.750, 0.625 with 0.075 refused, 12/20); with
     # photo and essay credits, floors (层) and 三位一体: 0.850, 0.700, 14/20
     pytest.param("answers_blind15.jsonl", (0.90, 0.80, 0.65, 0.10, 0.65), id="blind15"),
-    # blind16, unseen on 1b25a59, the last measure: 0.950, 0.600, 0.650 with 0.100 refused,
-    # near-topic 8/20 (555fdbe: the same answers, 9/20); with the counted thing kept in the
-    # subject, 9/20
+    # blind16, unseen on 1b25a59: 0.950, 0.600, 0.650 with 0.100 refused, near-topic 8/20
+    # (555fdbe: the same answers, 9/20); with the counted thing kept in the subject, ages,
+    # financing rounds and relative places, 0.725 with 0.025 refused, 11/20
     pytest.param("answers_blind16.jsonl", (0.90, 0.55, 0.60, 0.15, 0.40), id="blind16"),
+    # blind17, unseen on 17b1f45, the last measure: 0.850, 0.700, 0.525 with 0.025 refused,
+    # near-topic 12/20 (555fdbe: the same figures)
+    pytest.param("answers_blind17.jsonl", (0.80, 0.65, 0.50, 0.05, 0.55), id="blind17"),
 ]
 
 
