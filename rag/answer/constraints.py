@@ -712,12 +712,12 @@ def _proper_name(word: str, flag: str) -> bool:
 def asks_author(question: str) -> bool:
     """The question asks who wrote or proposed something (作者, 谁提出, which organisation
     proposed…): a byline may answer it."""
-    return _ASKS_AUTHOR.search(fold_long(question)) is not None  # 誰, 第幾 read as 谁, 第几
+    return _ASKS_AUTHOR.search(fold_long(question)) is not None  # 由誰提出 as 由谁提出
 
 
 def asks_photographer(question: str) -> bool:
     """The question asks who took a photo (who took photo ③, 谁拍摄的): its credit line answers."""
-    return _ASKS_PHOTOGRAPHER.search(fold_long(question)) is not None  # 誰, 第幾 read as 谁, 第几
+    return _ASKS_PHOTOGRAPHER.search(fold_long(question)) is not None  # 誰拍攝 as 谁拍摄
 
 
 def credit_after(text: str) -> str | None:
@@ -770,7 +770,7 @@ def _person_in(pairs: list[tuple[str, str]], besides: str) -> bool:
             continue
         if letters and len(word) >= 2 and spelled(word) in letters:
             continue
-        if name_kind(word) == "place":  # jieba tags 杨浦, a district, `nr`
+        if name_kind(word) == "place":  # jieba tags 张家港, 吴江, 金山 (places) `nr`
             continue
         if len(word) == 1:
             if word in _SURNAMES and 1 <= len(after) <= 2 and after_flag != "x":
@@ -999,14 +999,15 @@ def english_names(question: str) -> dict[str, tuple[str, ...]]:
     University` → 复旦大学: a university, company, bank, hospital or institute)."""
     words = _WORD_EN.findall(question)
     out: dict[str, tuple[str, ...]] = {}
+    organisations = _organisation_glosses()
     for m in _NAME_RUN.finditer(question):
         # the whole run, or its end (Which Peking University): never a part of a longer name
         # (Shanghai University of Finance and Economics is no Shanghai University)
         run = m.group(0).lower().split()
         parts = (" ".join(run[i:]) for i in range(len(run) - 1))
-        name = next((p for p in parts if p in _organisation_glosses()), None)
+        name = next((p for p in parts if p in organisations), None)
         if name is not None:
-            out[name] = _organisation_glosses()[name]
+            out[name] = organisations[name]
     for i, w in enumerate(words):
         if not _CAPITALISED.fullmatch(w):
             continue
@@ -1173,7 +1174,7 @@ def _check_quantities(q: Constraints, evidence: Sequence[Evidence]) -> Mismatch 
 
 def asks_rank(question: str) -> bool:
     """The question asks for a rank (第几, 排名多少, what rank)."""
-    return _ASKS_RANK.search(fold_long(question)) is not None  # 誰, 第幾 read as 谁, 第几
+    return _ASKS_RANK.search(fold_long(question)) is not None  # 第幾 as 第几
 
 
 def states_rank(text: str) -> bool:
@@ -1353,16 +1354,29 @@ def _check_subject(question: str, evidence: Sequence[Evidence]) -> Mismatch | No
     # thing counted after it (多少个平台) may name the subject itself (工业互联网平台)
     if attribute is not None and asking is not None and attribute not in folded[asking.end() :]:
         folded = folded.replace(attribute, "|")  # a break: no run spans it
-    told, other = [], ""
-    for ev in evidence:
-        if any(_compatible(unit, x.dimension) for x in extract_quantities(ev.quote)):
-            told.append(_shared_run(folded, _near([ev])))
-        else:
-            run = _shared_run(folded, fold_long(ev.quote)).strip(_PARTICLES)
-            other = max(other, run, key=len)
-    if not told or len(other) < _SUBJECT_RUN or len(other) <= max(len(r) for r in told):
+    figures, others = _split_by_figure(unit, evidence)
+    told = [len(_shared_run(folded, _near([ev]))) for ev in figures]
+    other = max(
+        (_shared_run(folded, fold_long(ev.quote)).strip(_PARTICLES) for ev in others),
+        key=len,
+        default="",
+    )
+    if not told or len(other) < _SUBJECT_RUN or len(other) <= max(told):
         return None
     return Mismatch("subject", other, "")
+
+
+def _split_by_figure(
+    unit: str, evidence: Sequence[Evidence]
+) -> tuple[list[Evidence], list[Evidence]]:
+    """The quotes stating a quantity in (a unit compatible with) `unit`, and the others: what
+    the subject checks weigh against each other."""
+    figures: list[Evidence] = []
+    others: list[Evidence] = []
+    for ev in evidence:
+        held = any(_compatible(unit, x.dimension) for x in extract_quantities(ev.quote))
+        (figures if held else others).append(ev)
+    return figures, others
 
 
 def _capitalised_words(question: str) -> list[str]:
@@ -1389,12 +1403,9 @@ def _check_subject_en(question: str, evidence: Sequence[Evidence]) -> Mismatch |
     names = _capitalised_words(question)
     if unit is None or len(names) < _SUBJECT_NAMES:
         return None
-    told, other = [], 0
-    for ev in evidence:
-        if any(_compatible(unit, x.dimension) for x in extract_quantities(ev.quote)):
-            told.append(_names_held(names, _near([ev])))
-        else:
-            other = max(other, _names_held(names, fold_long(ev.quote)))
+    figures, others = _split_by_figure(unit, evidence)
+    told = [_names_held(names, _near([ev])) for ev in figures]
+    other = max((_names_held(names, fold_long(ev.quote)) for ev in others), default=0)
     if not told or other < _SUBJECT_NAMES or other <= max(told):
         return None
     return Mismatch("subject", " ".join(w.title() for w in names), "")

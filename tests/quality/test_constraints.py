@@ -610,6 +610,10 @@ def test_an_english_question_names_its_words_in_pinyin() -> None:
     text = "本文将以张江为样本，试图厘清都市工业是什么。"
     assert names_person(text)
     assert not names_person(text, besides="Who wrote the article on Zhangjiang Science City?")
+    # a place CC-CEDICT knows is no person, though jieba tags it `nr` and it starts with a
+    # surname (张家港, 吴江)
+    assert not names_person("张家港的企业很多。") and not names_person("吴江的企业很多。")
+    assert names_person("张明华的企业很多。")
 
 
 def test_the_closing_credit_below_an_article() -> None:
